@@ -1,0 +1,60 @@
+"""Frontends lower input files to layer graphs. Dispatch is by file suffix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from layerlint.ir import LayerGraph
+
+__all__ = ["SUFFIXES", "InputError", "Project", "load_graphs"]
+
+
+class InputError(Exception):
+    """The input cannot be read or parsed (reported as LL001; the run goes on)."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+class Project:
+    """The files of one run, and caches shared by frontends across those files.
+
+    Source frontends use it to resolve project imports by path (never by importing)
+    and to parse each file at most once.
+    """
+
+    def __init__(self, files: Iterable[Path], display: Callable[[Path], str]) -> None:
+        self.files = [Path(f) for f in files]
+        self.display = display
+        self.cache: dict[object, object] = {}
+
+
+def _load_python(path: Path, project: Project) -> list[LayerGraph]:
+    from layerlint.frontends import _python
+
+    return _python.load_graphs(path, project)
+
+
+def _load_onnx(path: Path, project: Project) -> list[LayerGraph]:
+    from layerlint.frontends import onnx_model
+
+    return onnx_model.load_graphs(path, project)
+
+
+LOADERS: dict[str, Callable[[Path, Project], list[LayerGraph]]] = {
+    ".py": _load_python,
+    ".onnx": _load_onnx,
+    ".onnxtxt": _load_onnx,
+}
+SUFFIXES = frozenset(LOADERS)
+
+
+def load_graphs(path: Path, project: Project) -> list[LayerGraph]:
+    loader = LOADERS.get(path.suffix)
+    if loader is None:
+        raise InputError(f"unsupported file type {path.suffix or '(none)'!r}")
+    return loader(path, project)

@@ -1,0 +1,213 @@
+"""The layer graph: layers (one per application), data-flow edges, reachability."""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from layerlint.ir.kinds import Kind, OpInfo, lookup
+
+
+class Role(str, enum.Enum):
+    """What the graph is known to be: its outputs are model outputs only for MODEL."""
+
+    MODEL = "model"
+    BLOCK = "block"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    path: str
+    line: int
+    column: int
+    end_line: int | None = None
+    end_column: int | None = None
+    node: str | None = None  # ONNX node name and index, e.g. "bn1 (#7)"
+    cell: int | None = None  # notebook cell, 1-based
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.cell or 0, self.line, self.column)
+
+
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Layer:
+    """One application of an operator in the forward pass.
+
+    ``location`` is where the layer is defined (the constructor call); ``use`` is
+    where it is applied (the call in ``forward``), when that differs.
+    """
+
+    id: int
+    op: str
+    info: OpInfo
+    label: str
+    location: Location
+    attrs: Mapping[str, object] = _EMPTY
+    use: Location | None = None
+    condition: str | None = None
+    module_path: str | None = None
+
+    @property
+    def kind(self) -> Kind:
+        return self.info.kind
+
+    def __repr__(self) -> str:
+        return f"<Layer #{self.id} {self.op} {self.label!r} line {self.location.line}>"
+
+
+@dataclass(eq=False)
+class LayerGraph:
+    """A model lowered to layers and edges; indexes are built once."""
+
+    name: str
+    path: str
+    layers: tuple[Layer, ...]
+    edges: tuple[tuple[int, int], ...]
+    outputs: tuple[int, ...] = ()
+    role: Role = Role.UNKNOWN
+    frontend: str = ""
+    # Things the frontend saw but could not analyse (reported as LL002).
+    notes: tuple[str, ...] = ()
+    _succ: dict[int, list[Layer]] = field(init=False, repr=False)
+    _pred: dict[int, list[Layer]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        by_id = {layer.id: layer for layer in self.layers}
+        self._succ = {layer.id: [] for layer in self.layers}
+        self._pred = {layer.id: [] for layer in self.layers}
+        for src, dst in dict.fromkeys(self.edges):
+            self._succ[src].append(by_id[dst])
+            self._pred[dst].append(by_id[src])
+
+    def of_kind(self, *kinds: Kind) -> Iterator[Layer]:
+        return (layer for layer in self.layers if layer.kind in kinds)
+
+    def successors(self, layer: Layer) -> list[Layer]:
+        return self._succ[layer.id]
+
+    def predecessors(self, layer: Layer) -> list[Layer]:
+        return self._pred[layer.id]
+
+    def is_output(self, layer: Layer) -> bool:
+        return layer.id in self.outputs
+
+    def reachable(
+        self, start: Layer, through: Callable[[Layer], bool] = lambda _: True
+    ) -> Iterator[Layer]:
+        """Layers downstream of ``start`` in breadth-first order (nearest first).
+
+        A layer for which ``through`` is false is yielded but not walked past.
+        """
+        seen = {start.id}
+        queue = deque(self._succ[start.id])
+        while queue:
+            layer = queue.popleft()
+            if layer.id in seen:
+                continue
+            seen.add(layer.id)
+            yield layer
+            if through(layer):
+                queue.extend(self._succ[layer.id])
+
+    def first_reachable(
+        self, start: Layer, kind: Kind, through: Callable[[Layer], bool] = lambda _: True
+    ) -> Layer | None:
+        return next((lay for lay in self.reachable(start, through) if lay.kind is kind), None)
+
+    def next_layers(self, layer: Layer, skip: Iterable[Kind] = (Kind.SHAPE,)) -> list[Layer]:
+        """The nearest downstream layers, looking through layers of the ``skip`` kinds."""
+        skipped = frozenset(skip)
+        return [
+            lay for lay in self.reachable(layer, lambda lay: lay.kind in skipped)
+            if lay.kind not in skipped
+        ]
+
+    def previous_layers(self, layer: Layer, skip: Iterable[Kind] = (Kind.SHAPE,)) -> list[Layer]:
+        """The nearest upstream layers, looking through layers of the ``skip`` kinds."""
+        skipped = frozenset(skip)
+        found: list[Layer] = []
+        seen = {layer.id}
+        stack = list(self._pred[layer.id])
+        while stack:
+            lay = stack.pop()
+            if lay.id in seen:
+                continue
+            seen.add(lay.id)
+            if lay.kind in skipped:
+                stack.extend(self._pred[lay.id])
+            else:
+                found.append(lay)
+        return sorted(found, key=lambda lay: lay.id)
+
+    def paths_to_output(self, start: Layer) -> Iterator[list[Layer]]:
+        """Acyclic paths from ``start`` (exclusive) to a graph output, in id order."""
+        stack: list[tuple[Layer, list[Layer]]] = [(start, [])]
+        while stack:
+            layer, path = stack.pop()
+            if layer.id in self.outputs and path:
+                yield path
+            for nxt in self._succ[layer.id]:
+                if all(p.id != nxt.id for p in path) and nxt.id != start.id:
+                    stack.append((nxt, [*path, nxt]))
+
+
+class GraphBuilder:
+    """Mutable construction helper used by frontends."""
+
+    def __init__(self, name: str, path: str, frontend: str) -> None:
+        self.name = name
+        self.path = path
+        self.frontend = frontend
+        self.layers: list[Layer] = []
+        self.edges: list[tuple[int, int]] = []
+        self.notes: list[str] = []
+
+    def add(
+        self,
+        op: str,
+        label: str,
+        location: Location,
+        inputs: Iterable[Layer] = (),
+        *,
+        info: OpInfo | None = None,
+        attrs: Mapping[str, object] | None = None,
+        use: Location | None = None,
+        condition: str | None = None,
+        module_path: str | None = None,
+    ) -> Layer:
+        layer = Layer(
+            id=len(self.layers),
+            op=op,
+            info=info or lookup(op),
+            label=label,
+            location=location,
+            attrs=MappingProxyType(dict(attrs)) if attrs else _EMPTY,
+            use=use,
+            condition=condition,
+            module_path=module_path,
+        )
+        self.layers.append(layer)
+        self.edges.extend((src.id, layer.id) for src in inputs)
+        return layer
+
+    def connect(self, src: Layer, dst: Layer) -> None:
+        self.edges.append((src.id, dst.id))
+
+    def build(self, outputs: Iterable[Layer] = (), role: Role = Role.UNKNOWN) -> LayerGraph:
+        return LayerGraph(
+            name=self.name,
+            path=self.path,
+            layers=tuple(self.layers),
+            edges=tuple(self.edges),
+            outputs=tuple(dict.fromkeys(layer.id for layer in outputs)),
+            role=role,
+            frontend=self.frontend,
+            notes=tuple(self.notes),
+        )

@@ -1,0 +1,78 @@
+"""Discover the rules under ``layerlint.rules`` and select them by code."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+import re
+
+from layerlint.rule import Rule
+
+__all__ = ["SelectionError", "all_rules", "get_rule", "select_rules"]
+
+# Codes of retired rules: never reused, never reported.
+RETIRED: dict[str, str] = {}
+
+_CODE = re.compile(r"^LL\d{3}$")
+
+
+class SelectionError(ValueError):
+    """A --select/--ignore value matches no rule."""
+
+
+@functools.cache
+def all_rules() -> tuple[type[Rule], ...]:
+    """Every rule class, ordered by code. Each rule folder exports ``RULE``."""
+    import layerlint.rules as package
+
+    found: list[type[Rule]] = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.ispkg or not re.match(r"^ll\d{3}_", info.name):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        rule = module.RULE
+        if not _CODE.match(rule.code) or rule.code in RETIRED:
+            raise RuntimeError(f"rule folder {info.name} has invalid code {rule.code!r}")
+        if not info.name.startswith(rule.code.lower() + "_"):
+            raise RuntimeError(f"rule folder {info.name} does not match code {rule.code}")
+        found.append(rule)
+    found.sort(key=lambda rule: rule.code)
+    codes = [rule.code for rule in found]
+    if len(codes) != len(set(codes)):
+        raise RuntimeError(f"duplicate rule codes: {codes}")
+    return tuple(found)
+
+
+def get_rule(code: str) -> type[Rule] | None:
+    key = code.upper()
+    return next((r for r in all_rules() if r.code == key or r.name == code.lower()), None)
+
+
+def _matching(prefix: str) -> set[str]:
+    key = prefix.strip().upper()
+    codes = {rule.code for rule in all_rules()}
+    if key == "ALL":
+        return codes
+    matched = {code for code in codes if code.startswith(key)}
+    if not key.startswith("LL") or not matched:
+        valid = ", ".join(sorted(codes))
+        raise SelectionError(f"unknown rule code or prefix {prefix!r}; valid codes: {valid}")
+    return matched
+
+
+def select_rules(
+    select: list[str] | None = None,
+    ignore: list[str] | None = None,
+    extend_select: list[str] | None = None,
+) -> list[type[Rule]]:
+    """Rules enabled by ruff-style selectors: prefixes of codes, or ``ALL``."""
+    if select:
+        chosen = set().union(*(_matching(s) for s in select))
+    else:
+        chosen = {rule.code for rule in all_rules() if rule.default_enabled}
+    for prefix in extend_select or ():
+        chosen |= _matching(prefix)
+    for prefix in ignore or ():
+        chosen -= _matching(prefix)
+    return [rule for rule in all_rules() if rule.code in chosen]
