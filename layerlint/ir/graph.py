@@ -49,7 +49,7 @@ class Layer:
     info: OpInfo
     label: str
     location: Location
-    attrs: Mapping[str, object] = _EMPTY
+    attrs: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
     use: Location | None = None
     condition: str | None = None
     module_path: str | None = None
