@@ -33,6 +33,19 @@ class Location:
         return (self.path, self.cell or 0, self.line, self.column)
 
 
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """A layer attribute given by an expression that is not a literal (its source text).
+
+    Rules treat it as unknown and stay silent rather than guess.
+    """
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 
 
