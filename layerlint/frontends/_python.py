@@ -6,6 +6,7 @@ the code it reads.
 
 from __future__ import annotations
 
+import importlib
 import io
 import re
 import tokenize
@@ -20,8 +21,10 @@ from layerlint.ir import LayerGraph, Location
 
 __all__ = ["PythonModule", "load_graphs", "parse_python"]
 
-# A file that mentions none of these is skipped without parsing (a byte scan).
-_FRAMEWORK_MARKERS = (b"torch", b"keras")
+# Which source frontend reads a file that mentions which framework (a byte scan);
+# a file that mentions none is skipped without parsing.
+_FRONTENDS = ((b"torch", "pytorch_source"), (b"keras", "keras_source"))
+_FRAMEWORK_MARKERS = tuple(marker for marker, _ in _FRONTENDS)
 
 # Prefixes canonicalised to one spelling, in one place.
 _CANONICAL_PREFIXES = (
@@ -231,6 +234,9 @@ def load_graphs(path: Path, project: Project) -> list[LayerGraph]:
     if not any(marker in data for marker in _FRAMEWORK_MARKERS):
         return []
     module = parse_python(path, project, data)
-    from layerlint.frontends import pytorch_source
-
-    return pytorch_source.build_graphs(module, project)
+    graphs: list[LayerGraph] = []
+    for marker, frontend in _FRONTENDS:
+        if marker in data:
+            builder = importlib.import_module(f"layerlint.frontends.{frontend}")
+            graphs.extend(builder.build_graphs(module, project))
+    return graphs

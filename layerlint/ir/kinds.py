@@ -212,6 +212,22 @@ def _entries() -> dict[str, OpInfo]:
         "Add Concatenate Average Maximum Minimum Multiply Subtract add concatenate average "
         "maximum minimum multiply subtract").split()), OpInfo(Kind.MERGE))
 
+    add("keras.Input keras.layers.Input keras.layers.InputLayer", OpInfo(Kind.INPUT))
+    # Keras / TensorFlow activation functions (``activation=tf.nn.relu``, ``tf.nn.relu(x)``)
+    act_modules = ("keras.activations.", "keras.ops.", "keras.ops.nn.", "tensorflow.nn.")
+    for fn in (*ACTIVATIONS, *ACTIVATION_ALIASES):
+        add(" ".join(m + fn for m in act_modules), _act(activation_name(fn) or fn))
+    add("tensorflow.sigmoid tensorflow.math.sigmoid", _act("sigmoid"))
+    add("tensorflow.tanh tensorflow.math.tanh", _act("tanh"))
+    add("tensorflow.math.softplus", _act("softplus"))
+    add(" ".join(m + "softmax" for m in act_modules), OpInfo(Kind.SOFTMAX))
+    add(" ".join(m + "log_softmax" for m in act_modules), OpInfo(Kind.SOFTMAX, log=True))
+    add("keras.ops.add tensorflow.add tensorflow.math.add keras.ops.concatenate "
+        "tensorflow.concat", OpInfo(Kind.MERGE))
+    add("keras.ops.reshape keras.ops.squeeze keras.ops.expand_dims keras.ops.transpose "
+        "keras.ops.cast tensorflow.reshape tensorflow.squeeze tensorflow.expand_dims "
+        "tensorflow.transpose tensorflow.identity tensorflow.cast", OpInfo(Kind.SHAPE))
+
     # --- ONNX (onnx::Op) --------------------------------------------------------------
     add("onnx::Conv onnx::ConvTranspose onnx::Gemm onnx::MatMul", OpInfo(Kind.WEIGHTED))
     add("onnx::BatchNormalization", OpInfo(Kind.BATCHNORM))
