@@ -9,7 +9,7 @@ import re
 
 from layerlint.rule import Rule
 
-__all__ = ["SelectionError", "all_rules", "get_rule", "select_rules"]
+__all__ = ["SelectionError", "all_rules", "expand", "get_rule", "select_rules"]
 
 # Codes of retired rules: never reused, never reported.
 RETIRED: dict[str, str] = {}
@@ -59,6 +59,11 @@ def _matching(prefix: str) -> set[str]:
         valid = ", ".join(sorted(codes))
         raise SelectionError(f"unknown rule code or prefix {prefix!r}; valid codes: {valid}")
     return matched
+
+
+def expand(prefix: str) -> set[str]:
+    """The codes a selector (code, prefix or ``ALL``) names; SelectionError if none."""
+    return _matching(prefix)
 
 
 def select_rules(
