@@ -1,0 +1,99 @@
+"""Source text of a checked file, for suppression comments, carets, fixes and baselines.
+
+Read once per file and only when needed (the frontends keep their own parse).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from layerlint.frontends import InputError
+from layerlint.frontends.notebook import Notebook, read_notebook
+
+__all__ = ["SourceFile", "read_source"]
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    data: bytes
+    text: str  # decoded; for a notebook, its code cells joined
+    notebook: Notebook | None = None
+    _lines: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def is_python(self) -> bool:
+        return self.path.suffix in (".py", ".ipynb")
+
+    def joined_line(self, line: int, cell: int | None) -> int:
+        """A line of ``text`` for a (cell, line) location."""
+        if self.notebook is None or cell is None:
+            return line
+        return self.notebook.starts[cell - 1] + line - 1
+
+    def where(self, joined: int) -> tuple[int | None, int]:
+        """(cell, line) of a line of ``text``."""
+        if self.notebook is None:
+            return None, joined
+        return self.notebook.locate(joined)
+
+    def line(self, line: int, cell: int | None = None) -> str | None:
+        if not self._lines:
+            self._lines = self.text.splitlines()
+        index = self.joined_line(line, cell) - 1
+        return self._lines[index] if 0 <= index < len(self._lines) else None
+
+    def comments(self) -> list[tuple[int, int, str]]:
+        """(line of ``text``, 0-based column, comment) for each ``#`` comment.
+
+        Python is tokenized (cheap, and it knows strings from comments); a file that
+        does not tokenize, and ONNX text, fall back to a per-line scan.
+        """
+        if self.is_python:
+            try:
+                return [
+                    (tok.start[0], tok.start[1], tok.string)
+                    for tok in tokenize.generate_tokens(io.StringIO(self.text).readline)
+                    if tok.type == tokenize.COMMENT
+                ]
+            except (tokenize.TokenError, SyntaxError):
+                pass
+        found = []
+        for number, text in enumerate(self.text.splitlines(), start=1):
+            column = text.find("#")
+            if column >= 0:
+                found.append((number, column, text[column:]))
+        return found
+
+
+def _decode(data: bytes) -> str:
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError):
+        return data.decode("utf-8", errors="replace")
+
+
+def read_source(path: Path) -> SourceFile | None:
+    """The file's text, or None when it cannot be read (LL001 reports that)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if path.suffix == ".ipynb":
+        try:
+            notebook = read_notebook(data)
+        except InputError:
+            return None
+        return SourceFile(path, data, notebook.text, notebook)
+    if path.suffix == ".onnx":
+        return SourceFile(path, data, "")  # binary: no comments, no source lines
+    return SourceFile(path, data, _decode(data))

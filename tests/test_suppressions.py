@@ -1,0 +1,78 @@
+"""Suppression comments and --report-unused-suppressions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from layerlint.cli import cli
+
+
+@pytest.fixture
+def check(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def run(code: str, *args: str):
+        (tmp_path / "model.py").write_text(code)
+        result = CliRunner().invoke(cli, ["check", "--format", "json", *args, "model.py"])
+        assert result.exit_code in (0, 1), result.output
+        return [(f["code"], f["line"], f["message"]) for f in json.loads(result.stdout)]
+
+    return run
+
+
+BROKEN = "import torch\nx = (  {}\n"  # LL001 reported on line 2
+
+
+@pytest.mark.parametrize("comment", [
+    "# layerlint: ignore[LL001]", "# noqa: LL001", "# noqa: E501, LL001", "# noqa",
+    "# layerlint: ignore", "# NOQA:LL001",
+])
+def test_line_suppression(check, comment):
+    assert check(BROKEN.format(comment)) == []
+
+
+@pytest.mark.parametrize("comment", [
+    "# layerlint: ignore[LL101]", "# noqa: E501", "# noqa: LL0011",
+])
+def test_other_codes_do_not_suppress(check, comment):
+    assert [c for c, *_ in check(BROKEN.format(comment))] == ["LL001"]
+
+
+def test_comment_on_another_line_does_not_suppress(check):
+    assert len(check("import torch  # noqa: LL001\nx = (\n")) == 1
+
+
+def test_file_level_suppression(check):
+    assert check("# layerlint: ignore-file[LL001]\nimport torch\nx = (\n") == []
+    assert len(check("# layerlint: ignore-file[LL104]\nimport torch\nx = (\n")) == 1
+
+
+def test_suppression_text_in_a_string_is_not_a_comment(check):
+    code = 'import os\ns = "# layerlint: ignore-file"\n'
+    # tokenized: the string is no directive, so nothing is suppressed, nothing is unused
+    assert check(code, "--report-unused-suppressions") == []
+
+
+def test_unused_suppressions_reported(check):
+    code = (
+        "import torch  # layerlint: ignore[LL002, LL999]\n"
+        "y = 1  # noqa: E501\n"
+        "z = 2  # noqa\n"
+        "w = 3  # layerlint: ignore\n"
+        "x = (  # noqa: LL001\n"
+    )
+    found = check(code, "--report-unused-suppressions")
+    assert found == [
+        ("LL003", 1, "unused suppression for LL002, LL999 (unknown code)"),
+        ("LL003", 4, "unused blanket suppression"),
+    ]
+    assert check(code) == []  # off by default
+
+
+def test_unused_suppression_selectable_and_itself_suppressible(check):
+    code = "import os  # layerlint: ignore[LL101]\n"
+    assert [c for c, *_ in check(code, "--extend-select", "LL003")] == ["LL003"]
+    assert check("# layerlint: ignore-file[LL003]\n" + code, "--extend-select", "LL003") == []
