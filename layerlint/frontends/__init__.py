@@ -13,11 +13,13 @@ __all__ = ["SUFFIXES", "InputError", "Project", "load_graphs"]
 class InputError(Exception):
     """The input cannot be read or parsed (reported as LL001; the run goes on)."""
 
-    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+    def __init__(self, message: str, line: int = 1, column: int = 1,
+                 cell: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+        self.cell = cell  # notebook code cell, 1-based
 
 
 class Project:
@@ -45,8 +47,15 @@ def _load_onnx(path: Path, project: Project) -> list[LayerGraph]:
     return onnx_model.load_graphs(path, project)
 
 
+def _load_notebook(path: Path, project: Project) -> list[LayerGraph]:
+    from layerlint.frontends import notebook
+
+    return notebook.load_graphs(path, project)
+
+
 LOADERS: dict[str, Callable[[Path, Project], list[LayerGraph]]] = {
     ".py": _load_python,
+    ".ipynb": _load_notebook,
     ".onnx": _load_onnx,
     ".onnxtxt": _load_onnx,
 }

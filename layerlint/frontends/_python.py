@@ -227,8 +227,10 @@ def resolve_import(origin: PythonModule, qualified: str, project: Project) -> tu
     return None
 
 
-def load_graphs(path: Path, project: Project) -> list[LayerGraph]:
-    data = path.read_bytes() if path.exists() else None
+def load_graphs(path: Path, project: Project, data: bytes | None = None) -> list[LayerGraph]:
+    """``data`` is the source when it is not the file's bytes (a notebook's code cells)."""
+    if data is None:
+        data = path.read_bytes() if path.exists() else None
     if data is None:
         raise InputError("No such file or directory")
     if not any(marker in data for marker in _FRAMEWORK_MARKERS):

@@ -1,0 +1,76 @@
+"""Jupyter notebooks: code cells joined as one module, magics skipped, cell locations."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from layerlint.cli import cli
+from layerlint.frontends.notebook import read_notebook
+
+
+def _notebook(*cells: tuple[str, str]) -> str:
+    return json.dumps({
+        "cells": [{"cell_type": kind, "metadata": {}, "source": source.splitlines(True),
+                   **({"outputs": [], "execution_count": None} if kind == "code" else {})}
+                  for kind, source in cells],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    })
+
+
+def test_cells_joined_and_mapped_back():
+    nb = read_notebook(_notebook(
+        ("code", "import torch\n%matplotlib inline\n!pip install x"),
+        ("markdown", "# title"),
+        ("code", "%%bash\necho hi\n"),
+        ("code", "for i in range(2):\n    %time f(i)\nfiles = !ls\nlen?\nx = 1"),
+    ).encode())
+    assert nb.text.splitlines() == [
+        "import torch", "", "",
+        "", "",
+        "for i in range(2):", "    pass", "", "", "x = 1",
+    ]
+    assert nb.starts == (1, 4, 6)
+    assert nb.locate(10) == (3, 5)
+    assert nb.cell_lines(3)[-1] == "x = 1"
+
+
+def test_parse_error_points_at_cell_and_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb.ipynb").write_text(_notebook(
+        ("code", "import torch\n%load_ext autoreload\n!nvidia-smi"),
+        ("markdown", "text"),
+        ("code", "x = 1\n"),
+        ("code", "def f():\n    %time g()\n    return 1\ny = (\n"),
+    ))
+    result = CliRunner().invoke(cli, ["check", "--format", "json", "nb.ipynb"])
+    assert result.exit_code == 1, result.output
+    [finding] = json.loads(result.stdout)
+    assert (finding["code"], finding["cell"], finding["line"]) == ("LL001", 3, 4)
+    text = CliRunner().invoke(cli, ["check", "nb.ipynb"]).stdout
+    assert text.startswith("nb.ipynb:cell 3:4:1: LL001")
+
+
+def test_suppression_in_a_cell(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb.ipynb").write_text(_notebook(
+        ("code", "import torch\n"), ("code", "y = (  # noqa: LL001\n")))
+    result = CliRunner().invoke(cli, ["check", "--format", "json", "nb.ipynb"])
+    assert json.loads(result.stdout) == [], result.output
+
+
+def test_malformed_notebook_is_ll001(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb.ipynb").write_text("{not json")
+    result = CliRunner().invoke(cli, ["check", "--format", "json", "nb.ipynb"])
+    [finding] = json.loads(result.stdout)
+    assert finding["code"] == "LL001" and "malformed notebook" in finding["message"]
+
+
+def test_notebooks_found_in_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "nb.ipynb").write_text(_notebook(("code", "import torch\nx = (\n")))
+    result = CliRunner().invoke(cli, ["check", "--format", "json", "."])
+    assert [f["path"] for f in json.loads(result.stdout)] == ["a/nb.ipynb"]
