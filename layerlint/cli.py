@@ -6,13 +6,14 @@ Exit codes (as ruff): 0 clean, 1 findings, 2 usage, configuration or internal er
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from layerlint import __version__
-from layerlint.registry import SelectionError, all_rules, get_rule, select_rules
+from layerlint.registry import SelectionError, all_rules, get_rule
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -33,28 +34,86 @@ def cli() -> None:
 @click.option("--select", multiple=True, help="Rule codes or prefixes to enable (or ALL).")
 @click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
 @click.option("--extend-select", multiple=True, help="Codes to enable on top of the defaults.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]),
+@click.option("--format", "output_format",
+              type=click.Choice(["text", "json", "sarif", "github"]),
               default="text", show_default=True)
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Use this pyproject.toml (or TOML file) instead of the nearest one.")
+@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
+@click.option("--extend-exclude", multiple=True, help="Glob patterns to exclude as well.")
+@click.option("--force-exclude", is_flag=True,
+              help="Apply exclusions to paths given explicitly too (as pre-commit does).")
+@click.option("--report-unused-suppressions", is_flag=True,
+              help="Report suppression comments that suppress nothing (LL003).")
+@click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write accepted findings here if absent; else report only new ones.")
+@click.option("--fix", is_flag=True, help="Apply safe fixes.")
+@click.option("--unsafe-fixes", is_flag=True, help="Apply unsafe fixes as well as safe ones.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
 def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, ...],
-          extend_select: tuple[str, ...], output_format: str) -> None:
-    """Lint PyTorch/Keras source files, folders and ONNX graphs."""
-    from layerlint.engine import check_paths
-    from layerlint.reporting import render_json, render_text
+          extend_select: tuple[str, ...], output_format: str, config_path: Path | None,
+          isolated: bool, extend_exclude: tuple[str, ...], force_exclude: bool,
+          report_unused_suppressions: bool, baseline: Path | None, fix: bool,
+          unsafe_fixes: bool, diff: bool) -> None:
+    """Lint PyTorch/Keras source files, notebooks, folders and ONNX graphs."""
+    from layerlint.baseline import BaselineError
+    from layerlint.config import ConfigError, Overrides
+    from layerlint.linter import LintOptions, lint
+    from layerlint.reporting import render_github, render_json, render_sarif, render_text
 
+    options = LintOptions(
+        overrides=Overrides(tuple(_codes(select)), tuple(_codes(ignore)),
+                            tuple(_codes(extend_select)), extend_exclude),
+        config=config_path, isolated=isolated, force_exclude=force_exclude,
+        report_unused_suppressions=report_unused_suppressions, baseline=baseline,
+        fix=fix, unsafe_fixes=unsafe_fixes, diff=diff,
+    )
     try:
-        rules = select_rules(_codes(select), _codes(ignore), _codes(extend_select))
-    except SelectionError as error:
+        result = lint(list(paths), options)
+    except (ConfigError, SelectionError) as error:
         raise click.UsageError(str(error)) from None
-    result = check_paths(list(paths) or [Path(".")], rules)
-    if output_format == "json":
+    except BaselineError as error:
+        raise click.UsageError(str(error)) from None
+    if diff:
+        click.echo(result.diff, nl=False)
+    elif output_format == "json":
         click.echo(render_json(result.findings), nl=False)
+    elif output_format == "sarif":
+        click.echo(render_sarif(result.findings, all_rules()), nl=False)
+    elif output_format == "github":
+        click.echo(render_github(result.findings), nl=False)
     else:
-        click.echo(render_text(result.findings, result.files_checked), nl=False)
+        terminal = sys.stdout.isatty()
+        click.echo(render_text(
+            result.findings, result.files_checked,
+            source_line=_source_line(result) if terminal else None,
+            color=terminal and not os.environ.get("NO_COLOR"),
+            fixable=result.fixable,
+        ), nl=False, color=terminal)
+    for note in result.fix_notes:
+        click.echo(f"layerlint: {note}", err=True)
+    if result.fixed:
+        verb = "Would fix" if diff else "Fixed"
+        click.echo(f"{verb} {result.fixed} problem{'s' if result.fixed != 1 else ''}.",
+                   err=True)
+    if result.baseline_written is not None:
+        click.echo(f"layerlint: wrote {result.baseline_written} finding(s) to baseline "
+                   f"{baseline}", err=True)
     for error in result.internal_errors:
         click.echo(f"layerlint: internal error: {error}", err=True)
     if result.internal_errors:
         sys.exit(EXIT_ERROR)
+    if diff:
+        sys.exit(EXIT_FINDINGS if result.fixed else EXIT_CLEAN)
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+
+
+def _source_line(result):  # noqa: ANN001, ANN202 - a small closure over the run's sources
+    def line(location):  # noqa: ANN001, ANN202
+        source = result.source(location.path)
+        return source.line(location.line, location.cell) if source is not None else None
+
+    return line
 
 
 @cli.command(name="rules")

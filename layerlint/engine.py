@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +46,8 @@ def _is_excluded_dir(entry: os.DirEntry) -> bool:
     )
 
 
-def _walk(root: Path) -> Iterable[Path]:
+def _walk(root: Path, is_excluded: Callable[[Path], bool] | None = None) -> Iterable[Path]:
+    """Files under ``root``; ``is_excluded`` (from the configuration) replaces the defaults."""
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -57,20 +58,27 @@ def _walk(root: Path) -> Iterable[Path]:
         subdirs = []
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                if not _is_excluded_dir(entry):
+                if is_excluded is None:
+                    skip = _is_excluded_dir(entry)
+                else:
+                    skip = is_excluded(Path(entry.path)) or os.path.exists(
+                        os.path.join(entry.path, "pyvenv.cfg"))
+                if not skip:
                     subdirs.append(Path(entry.path))
             elif entry.is_file() and Path(entry.name).suffix in SUFFIXES:
-                yield Path(entry.path)
+                if is_excluded is None or not is_excluded(Path(entry.path)):
+                    yield Path(entry.path)
         stack.extend(reversed(subdirs))
 
 
-def discover(paths: Sequence[Path]) -> tuple[list[Path], list[Finding]]:
+def discover(paths: Sequence[Path], is_excluded: Callable[[Path], bool] | None = None
+             ) -> tuple[list[Path], list[Finding]]:
     """The files to check, in a stable order, and LL001 for paths that do not exist."""
     files: dict[Path, None] = {}
     problems: list[Finding] = []
     for path in paths:
         if path.is_dir():
-            files.update(dict.fromkeys(_walk(path)))
+            files.update(dict.fromkeys(_walk(path, is_excluded)))
         elif path.is_file():
             files[path] = None
         else:
@@ -79,11 +87,11 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[Finding]]:
 
 
 def _diagnostic(kind: tuple[str, str], path: Path | str, message: str,
-                line: int = 1, column: int = 1) -> Finding:
+                line: int = 1, column: int = 1, cell: int | None = None) -> Finding:
     shown = display_path(Path(path)) if isinstance(path, Path) else path
     return Finding(
         code=kind[0], name=kind[1], severity=Severity.ERROR, message=message,
-        location=Location(shown, line, column),
+        location=Location(shown, line, column, cell=cell),
     )
 
 
@@ -108,7 +116,8 @@ def _check_file(file: Path, project: Project, rules: list[Rule], selected: set[s
     except InputError as error:
         if PARSE_ERROR[0] not in selected:
             return []
-        return [_diagnostic(PARSE_ERROR, file, error.message, error.line, error.column)]
+        return [_diagnostic(PARSE_ERROR, file, error.message, error.line, error.column,
+                            error.cell)]
     except Exception as error:  # noqa: BLE001 - one bad input never stops the run
         result.internal_errors.append(f"{display_path(file)}: frontend crashed: {error!r}")
         return []

@@ -1,17 +1,24 @@
 """Render findings. JSON schema (one object per finding, keys in this order):
 
 ``path, line, column, end_line, end_column, code, name, severity, message,
-related: [{path, line, column, message}], node, fix``
+related: [{path, line, column, message}], node, cell, fix``
+
+``cell`` is the notebook code cell (1-based) for ``.ipynb`` files, else null; ``line``
+is then the line within that cell.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
-from layerlint.rule import Finding
+from layerlint.ir import Location
+from layerlint.rule import Finding, Rule, Severity
 
-__all__ = ["render_json", "render_text", "to_dict"]
+__all__ = ["render_github", "render_json", "render_sarif", "render_text", "to_dict"]
 
 
 def to_dict(finding: Finding) -> dict:
@@ -32,6 +39,7 @@ def to_dict(finding: Finding) -> dict:
             for r in finding.related
         ],
         "node": loc.node,
+        "cell": loc.cell,
         "fix": None,
     }
 
@@ -46,16 +54,170 @@ def format_location(finding: Finding) -> str:
     return f"{where}:{loc.line}:{loc.column}"
 
 
-def render_text(findings: Sequence[Finding], files_checked: int) -> str:
-    lines = [
-        f"{format_location(f)}: {f.code} [{f.name}] {f.message}" for f in findings
-    ]
-    lines.append(summary(len(findings), files_checked))
+def render_text(findings: Sequence[Finding], files_checked: int, *,
+                source_line: Callable[[Location], str | None] | None = None,
+                color: bool = False, fixable: Mapping[Finding, bool] | None = None) -> str:
+    """One line per finding; with ``source_line`` (a terminal) the line and a caret too.
+
+    ``fixable`` maps a finding that has an applicable fix to whether the fix is safe.
+    """
+    paint = _paint if color else _plain
+    fixable = fixable or {}
+    lines = []
+    for f in findings:
+        mark = paint(" [*]", "cyan") if f in fixable else ""
+        lines.append(f"{paint(format_location(f), 'bold')}: {paint(f.code, 'red', 'bold')}"
+                     f"{mark} [{f.name}] {f.message}")
+        text = source_line(f.location) if source_line else None
+        if text is not None:
+            lines.extend(_snippet(f.location, text, paint))
+    lines.append(summary(len(findings), files_checked, fixable))
     return "\n".join(lines) + "\n"
 
 
-def summary(count: int, files_checked: int) -> str:
+def _snippet(loc: Location, text: str, paint: Callable[..., str]) -> list[str]:
+    """The source line and a caret under the reported span (tabs kept for alignment)."""
+    text = text.rstrip("\n")
+    gutter = str(loc.line)
+    start = max(loc.column - 1, 0)
+    if loc.end_line == loc.line and loc.end_column and loc.end_column - 1 > start:
+        end = min(loc.end_column - 1, len(text))
+    else:
+        end = len(text.rstrip()) if len(text.rstrip()) > start else start + 1
+    pad = "".join(c if c == "\t" else " " for c in text[:start])
+    bar = paint(" " * len(gutter) + " |", "blue")
+    return [
+        bar,
+        f"{paint(gutter + ' |', 'blue')} {text}",
+        f"{bar} {pad}{paint('^' * max(end - start, 1), 'red', 'bold')}",
+        "",
+    ]
+
+
+_STYLES = {"bold": "1", "red": "31", "cyan": "36", "blue": "34"}
+
+
+def _paint(text: str, *styles: str) -> str:
+    codes = ";".join(_STYLES[s] for s in styles)
+    return f"\x1b[{codes}m{text}\x1b[0m"
+
+
+def _plain(text: str, *styles: str) -> str:
+    return text
+
+
+def summary(count: int, files_checked: int,
+            fixable: Mapping[Finding, bool] | None = None) -> str:
     files = f"{files_checked} file{'s' if files_checked != 1 else ''}"
     if not count:
         return f"All checks passed ({files} checked)."
-    return f"Found {count} problem{'s' if count != 1 else ''} in {files} checked."
+    safe = sum(1 for is_safe in (fixable or {}).values() if is_safe)
+    unsafe = len(fixable or {}) - safe
+    hints = []
+    if safe:
+        hints.append(f"{safe} fixable with --fix")
+    if unsafe:
+        hints.append(f"{unsafe} fixable with --unsafe-fixes")
+    hint = f" ({', '.join(hints)})" if hints else ""
+    return f"Found {count} problem{'s' if count != 1 else ''}{hint} in {files} checked."
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+_GITHUB_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def render_github(findings: Sequence[Finding]) -> str:
+    """GitHub Actions workflow commands: annotations on the pull request's diff."""
+    lines = []
+    for f in findings:
+        loc = f.location
+        props = [f"file={_escape_property(loc.path)}", f"line={loc.line}", f"col={loc.column}"]
+        if loc.end_line:
+            props.append(f"endLine={loc.end_line}")
+        if loc.end_column and loc.end_line == loc.line:
+            props.append(f"endColumn={loc.end_column}")
+        props.append(f"title={_escape_property(f.code)}")
+        where = f"cell {loc.cell}: " if loc.cell else ""
+        lines.append(f"::{_GITHUB_LEVEL[f.severity]} {','.join(props)}::"
+                     f"{_escape_data(f'{where}{f.code} [{f.name}] {f.message}')}")
+    return "".join(line + "\n" for line in lines)
+
+
+_SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def _uri(path: str) -> dict:
+    if os.path.isabs(path):
+        return {"uri": Path(path).as_uri()}
+    return {"uri": urllib.parse.quote(Path(path).as_posix()), "uriBaseId": "%SRCROOT%"}
+
+
+def _region(loc: Location) -> dict:
+    region = {"startLine": loc.line, "startColumn": loc.column}
+    if loc.end_line:
+        region["endLine"] = loc.end_line
+        if loc.end_column:
+            region["endColumn"] = loc.end_column
+    return region
+
+
+def _physical(loc: Location) -> dict:
+    return {"artifactLocation": _uri(loc.path), "region": _region(loc)}
+
+
+def render_sarif(findings: Sequence[Finding], rules: Sequence[type[Rule]]) -> str:
+    """SARIF 2.1.0, for GitHub code scanning and other viewers."""
+    from layerlint import __version__
+
+    index = {rule.code: i for i, rule in enumerate(rules)}
+    descriptors = [
+        {
+            "id": rule.code,
+            "name": rule.name,
+            "shortDescription": {"text": rule.summary() or rule.name},
+            "help": {"text": rule.doc(), "markdown": rule.doc()},
+            "defaultConfiguration": {"enabled": rule.default_enabled,
+                                     "level": _SARIF_LEVEL[rule.severity]},
+            "properties": {"tags": [rule.name]},
+        }
+        for rule in rules
+    ]
+    results = []
+    for f in findings:
+        result: dict = {
+            "ruleId": f.code,
+            "level": _SARIF_LEVEL[f.severity],
+            "message": {"text": f.message},
+            "locations": [{"physicalLocation": _physical(f.location)}],
+        }
+        if f.code in index:
+            result["ruleIndex"] = index[f.code]
+        if f.related:
+            result["relatedLocations"] = [
+                {"id": i, "physicalLocation": _physical(r.location), "message": {"text": r.message}}
+                for i, r in enumerate(f.related, start=1)
+            ]
+        props = {k: v for k, v in (("cell", f.location.cell), ("node", f.location.node)) if v}
+        if props:
+            result["properties"] = props
+        results.append(result)
+    document = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "layerlint", "version": __version__,
+                                "rules": descriptors}},
+            "columnKind": "unicodeCodePoints",
+            "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().as_uri() + "/"}},
+            "results": results,
+        }],
+    }
+    return json.dumps(document, indent=2) + "\n"

@@ -1,0 +1,144 @@
+"""One ``layerlint check`` run: configuration, the engine, suppressions, baseline, fixes.
+
+The engine lints files; this module decides which files and rules (per the nearest
+configuration), drops suppressed and baselined findings, and applies fixes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from layerlint import baseline as baselines
+from layerlint.config import Overrides, Resolver, Settings
+from layerlint.engine import check_paths, discover, display_path
+from layerlint.registry import all_rules
+from layerlint.rule import Finding
+from layerlint.source import SourceFile, read_source
+from layerlint.suppressions import UNUSED, scan
+
+__all__ = ["LintOptions", "LintResult", "lint"]
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    overrides: Overrides = Overrides()
+    config: Path | None = None
+    isolated: bool = False
+    force_exclude: bool = False
+    report_unused_suppressions: bool = False
+    baseline: Path | None = None
+    fix: bool = False
+    unsafe_fixes: bool = False
+    diff: bool = False
+
+
+@dataclass
+class LintResult:
+    findings: list[Finding] = field(default_factory=list)
+    files_checked: int = 0
+    internal_errors: list[str] = field(default_factory=list)
+    sources: dict[str, SourceFile | None] = field(default_factory=dict)
+    baseline_written: int | None = None  # findings written to a new baseline
+    baseline_matched: int = 0
+    fixed: int = 0  # fixes applied (or shown by --diff)
+    diff: str = ""
+    fix_notes: list[str] = field(default_factory=list)  # fixes not applied, and why
+    fixable: dict[Finding, bool] = field(default_factory=dict)  # finding -> fix is safe
+
+    def source(self, display: str) -> SourceFile | None:
+        if display not in self.sources:
+            self.sources[display] = read_source(Path(display))
+        return self.sources[display]
+
+
+def _files(paths: Sequence[Path], resolver: Resolver, force_exclude: bool
+           ) -> list[Path]:
+    """Files to check (and missing paths, for LL001); excludes apply when walking."""
+    def excluded(path: Path) -> bool:
+        return resolver.settings_for(path).is_excluded(path)
+
+    chosen: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            chosen.extend(discover([path], excluded)[0])
+        elif not (force_exclude and resolver.settings_for(path).is_excluded_path(path)):
+            chosen.append(path)
+    return list(dict.fromkeys(chosen))
+
+
+def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintResult:
+    """Lint; raises ConfigError or BaselineError for a bad configuration or baseline."""
+    resolver = Resolver(options.overrides, options.config, options.isolated)
+    files = _files(paths or [Path(".")], resolver, options.force_exclude)
+    settings = {display_path(f): resolver.settings_for(f) for f in files}
+    enabled = frozenset().union(*(s.enabled for s in settings.values()))
+    rules = [rule for rule in all_rules() if rule.code in enabled]
+    engine = check_paths(files, rules)
+    result = LintResult(files_checked=engine.files_checked,
+                        internal_errors=engine.internal_errors)
+    findings = [f for f in engine.findings if _is_enabled(f, settings, resolver)]
+    findings = _unsuppressed(findings, settings, options, result)
+    if options.fix or options.unsafe_fixes or options.diff:
+        findings = _fix(paths, options, findings, result)
+    findings = _fixable(findings, options, result)
+    if options.baseline is not None:
+        findings = _baseline(findings, options.baseline, result)
+    result.findings = sorted(findings, key=Finding.sort_key)
+    return result
+
+
+def _is_enabled(finding: Finding, settings: dict[str, Settings], resolver: Resolver) -> bool:
+    path = finding.location.path
+    own = settings.get(path) or resolver.settings_for(Path(path))
+    return finding.code in own.codes_for(Path(path))
+
+
+def _unsuppressed(findings: list[Finding], settings: dict[str, Settings],
+                  options: LintOptions, result: LintResult) -> list[Finding]:
+    by_path: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_path.setdefault(finding.location.path, []).append(finding)
+    known = frozenset(rule.code for rule in all_rules())
+    kept: list[Finding] = []
+    for path, own in settings.items():
+        report_unused = options.report_unused_suppressions or UNUSED[0] in own.enabled
+        mine = by_path.pop(path, [])
+        if not mine and not report_unused:
+            continue
+        source = result.source(path)
+        if source is None:
+            kept.extend(mine)
+            continue
+        suppressions = scan(source)
+        kept.extend(f for f in mine if not suppressions.suppresses(f))
+        if report_unused:
+            codes = own.codes_for(Path(path))
+            unused = suppressions.unused(path, codes, known)
+            kept.extend(f for f in unused if not suppressions.suppresses(f))
+    for rest in by_path.values():  # paths that are not files of the run (missing ones)
+        kept.extend(rest)
+    return kept
+
+
+def _baseline(findings: list[Finding], path: Path, result: LintResult) -> list[Finding]:
+    base = Path(os.path.abspath(path)).parent
+    prints = baselines.fingerprints(findings, result.source, base)
+    if not path.exists():
+        baselines.write(path, findings, prints)
+        result.baseline_written = len(findings)
+        return []
+    kept, result.baseline_matched = baselines.apply(findings, prints, baselines.read(path))
+    return kept
+
+
+def _fix(paths: Sequence[Path], options: LintOptions, findings: list[Finding],
+         result: LintResult) -> list[Finding]:
+    return findings
+
+
+def _fixable(findings: list[Finding], options: LintOptions, result: LintResult
+             ) -> list[Finding]:
+    return findings

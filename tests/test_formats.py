@@ -1,0 +1,143 @@
+"""Output formats: SARIF (schema-validated), GitHub annotations, text on a terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from layerlint.cli import cli
+from layerlint.ir import Location
+from layerlint.registry import all_rules
+from layerlint.reporting import render_github, render_sarif, render_text
+from layerlint.rule import Finding, Related, Severity
+
+SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
+
+FINDING = Finding(
+    code="LL101", name="dropout-before-batchnorm", severity=Severity.WARNING,
+    message="`drop` reaches batchnorm `bn`, 50%: a, b",
+    location=Location("src/my model.py", 4, 9, 4, 24),
+    related=(Related(Location("src/my model.py", 5, 9, 5, 30), "bn (BatchNorm2d)"),),
+)
+NOTEBOOK = Finding(
+    code="LL001", name="parse-error", severity=Severity.ERROR, message="syntax error",
+    location=Location("nb.ipynb", 2, 3, cell=3),
+)
+
+
+def test_sarif_is_valid_and_complete():
+    document = json.loads(render_sarif([FINDING, NOTEBOOK], all_rules()))
+    jsonschema.validate(document, SCHEMA)
+    run = document["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == [r.code for r in all_rules()]
+    assert "## Why is this bad?" in rules[0]["help"]["markdown"]
+    first, second = run["results"]
+    assert first["ruleId"] == "LL101" and "ruleIndex" not in first  # not in this catalog
+    assert first["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "src/my%20model.py", "uriBaseId": "%SRCROOT%"},
+        "region": {"startLine": 4, "startColumn": 9, "endLine": 4, "endColumn": 24},
+    }
+    related = first["relatedLocations"][0]
+    assert related["physicalLocation"]["region"]["startLine"] == 5
+    assert related["message"]["text"] == "bn (BatchNorm2d)"
+    assert second["level"] == "error" and second["properties"] == {"cell": 3}
+    assert rules[second["ruleIndex"]]["id"] == "LL001"
+
+
+def test_sarif_from_the_cli_validates(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.py").write_text("import torch\nx = (\n")
+    result = CliRunner().invoke(cli, ["check", "--format", "sarif", "bad.py", "missing.py"])
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, SCHEMA)
+    assert len(document["runs"][0]["results"]) == 2
+
+
+def test_github_annotations_escape_properties_and_data():
+    lines = render_github([FINDING, NOTEBOOK]).splitlines()
+    assert lines[0] == (
+        "::warning file=src/my model.py,line=4,col=9,endLine=4,endColumn=24,title=LL101::"
+        "LL101 [dropout-before-batchnorm] `drop` reaches batchnorm `bn`, 50%25: a, b"
+    )
+    assert lines[1].startswith("::error file=nb.ipynb,line=2,col=3,title=LL001::cell 3: ")
+    weird = Finding("LL001", "parse-error", Severity.ERROR, "a\nb",
+                    Location("a,b:c.py", 1, 1))
+    assert render_github([weird]) == (
+        "::error file=a%2Cb%3Ac.py,line=1,col=1,title=LL001::LL001 [parse-error] a%0Ab\n")
+
+
+def test_text_on_a_terminal_shows_source_caret_colour_and_summary():
+    lines = {4: "        nn.Dropout(0.5),", 2: "x = (("}
+    text = render_text([FINDING, NOTEBOOK], 2, source_line=lambda loc: lines.get(loc.line),
+                       color=False, fixable={FINDING: False})
+    assert text.splitlines() == [
+        "src/my model.py:4:9: LL101 [*] [dropout-before-batchnorm] "
+        "`drop` reaches batchnorm `bn`, 50%: a, b",
+        "  |",
+        "4 |         nn.Dropout(0.5),",
+        "  |         ^^^^^^^^^^^^^^^",
+        "",
+        "nb.ipynb:cell 3:2:3: LL001 [parse-error] syntax error",
+        "  |",
+        "2 | x = ((",
+        "  |   ^^^^",
+        "",
+        "Found 2 problems (1 fixable with --unsafe-fixes) in 2 files checked.",
+    ]
+    coloured = render_text([FINDING], 1, color=True)
+    assert "\x1b[31;1mLL101\x1b[0m" in coloured
+
+
+def _tty_run(tmp_path, env: dict[str, str]) -> str:
+    """Run the CLI under a pseudo-terminal so that stdout.isatty() is true."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    (tmp_path / "bad.py").write_text("import torch\nx = (\n")
+    main, child = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "layerlint", "check", "bad.py"],
+                          cwd=tmp_path, stdout=child, stderr=subprocess.DEVNULL,
+                          env={**os.environ, **env}, timeout=60)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    assert proc.returncode == 1
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pty")
+def test_terminal_output_colour_and_no_color(tmp_path):
+    shown = _tty_run(tmp_path, {})
+    assert "\x1b[" in shown and "x = (" in shown and "^" in shown
+    plain = _tty_run(tmp_path, {"NO_COLOR": "1"})
+    assert "\x1b[" not in plain and "x = (" in plain and "^" in plain
+
+
+def test_text_when_piped_has_no_colour_or_snippet(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.py").write_text("import torch\nx = (\n")
+    result = CliRunner().invoke(cli, ["check", "bad.py"])
+    assert "\x1b[" not in result.stdout and "|" not in result.stdout
+    assert result.stdout.endswith("Found 1 problem in 1 file checked.\n")
+
+
+def test_json_has_cell():
+    from layerlint.reporting import to_dict
+
+    assert to_dict(NOTEBOOK)["cell"] == 3 and to_dict(FINDING)["cell"] is None

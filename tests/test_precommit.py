@@ -1,0 +1,99 @@
+"""The pre-commit hook, for real: ``pre-commit try-repo`` installs this checkout
+(a normal, non-editable build) into its own virtualenv and runs it on staged files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+BAD = "import torch.nn as nn\n\nmodel = nn.Sequential(\n"  # LL001: a syntax error
+CLEAN = "def scale(x):\n    return 2 * x\n"  # TODO(eco): a torch model once the frontend lands
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def _snapshot(dest: Path) -> None:
+    """Commit this checkout's tracked and unignored files, as they are now, to ``dest``
+    (try-repo installs a commit; this tests the working tree, not only the last commit)."""
+    listed = _git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    _git(dest, "init", "-q")
+    _git(dest, "add", "-A")
+    _git(dest, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "snapshot")
+
+
+@pytest.fixture(scope="module")
+def hook_repo(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("needs a git checkout")
+    base = tmp_path_factory.mktemp("precommit")
+    source = base / "layerlint-src"
+    _snapshot(source)
+    env = {**os.environ, "PRE_COMMIT_HOME": str(base / "cache"),
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env.pop("VIRTUAL_ENV", None)
+    return source, env
+
+
+def _try_repo(hook: tuple[Path, dict[str, str]], project: Path) -> subprocess.CompletedProcess:
+    source, env = hook
+    rev = _git(source, "rev-parse", "HEAD").strip()
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", "try-repo", str(source), "layerlint",
+         "--ref", rev, "--verbose"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=900,
+    )
+
+
+def _project(tmp_path: Path, files: dict[str, str]) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    _git(project, "init", "-q")
+    for name, text in files.items():
+        (project / name).write_text(text)
+    _git(project, "add", "-A")
+    return project
+
+
+def test_hook_fails_on_finding_passes_on_clean_and_skips_without_files(hook_repo, tmp_path):
+    bad = _run_case(hook_repo, tmp_path / "bad", {"model.py": BAD, "notes.txt": "x\n"})
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "LL001" in bad.stdout and "model.py" in bad.stdout
+    assert "notes.txt" not in bad.stdout
+
+    clean = _run_case(hook_repo, tmp_path / "clean", {"model.py": CLEAN})
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "Passed" in clean.stdout
+
+    # No matching file staged: the hook must be skipped, not lint the whole folder
+    # (which holds a bad, unstaged file here).
+    none = tmp_path / "none"
+    none.mkdir()
+    project = _project(none, {"README.txt": "hello\n"})
+    (project / "unstaged.py").write_text(BAD)
+    skipped = _try_repo(hook_repo, project)
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert "Skipped" in skipped.stdout
+
+
+def _run_case(hook, folder: Path, files: dict[str, str]) -> subprocess.CompletedProcess:
+    folder.mkdir()
+    return _try_repo(hook, _project(folder, files))
