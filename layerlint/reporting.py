@@ -67,7 +67,8 @@ def render_text(findings: Sequence[Finding], files_checked: int, *,
     for f in findings:
         mark = paint(" [*]", "cyan") if f in fixable else ""
         lines.append(f"{paint(format_location(f), 'bold')}: {paint(f.code, 'red', 'bold')}"
-                     f"{mark} [{f.name}] {f.message}")
+                     f"{mark} [{f.name}] {f.message}"
+                     + (f" (node {f.location.node})" if f.location.node else ""))
         text = source_line(f.location) if source_line else None
         if text is not None:
             lines.extend(_snippet(f.location, text, paint))

@@ -134,8 +134,15 @@ class Rule:
             severity=self.severity,
             message=message,
             location=layer.location,
-            related=tuple(_related(lay) for lay in related),
+            related=(*_source(layer), *(_related(lay) for lay in related)),
         )
+
+
+def _source(layer: Layer) -> tuple[Related, ...]:
+    """Where a layer from another file (an ONNX node's torch source line) was applied."""
+    if layer.use is None or layer.use.path == layer.location.path:
+        return ()
+    return (Related(layer.use, f"{layer.label}: source of this layer"),)
 
 
 def _related(layer: Layer) -> Related:

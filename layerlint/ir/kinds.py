@@ -247,7 +247,10 @@ def _entries() -> dict[str, OpInfo]:
     }.items():
         add("onnx::" + op, OpInfo(Kind.POOL, pool=pool))
     add("onnx::Flatten onnx::Reshape onnx::Identity onnx::Cast onnx::Transpose "
-        "onnx::Squeeze onnx::Unsqueeze", OpInfo(Kind.SHAPE))
+        "onnx::Squeeze onnx::Unsqueeze onnx::CastLike onnx::Expand", OpInfo(Kind.SHAPE))
+    # Patterns the ONNX frontend lowers (not ONNX ops): x*Sigmoid(x), Log(Sigmoid(x)).
+    add("onnx::SiLU", _act("silu"))
+    add("onnx::LogSigmoid", _act("logsigmoid"))
     add("onnx::Add onnx::Concat onnx::Sum", OpInfo(Kind.MERGE))
     add("onnx::Softmax", OpInfo(Kind.SOFTMAX))
     add("onnx::LogSoftmax", OpInfo(Kind.SOFTMAX, log=True))

@@ -1,0 +1,1028 @@
+"""ONNX frontend: lower an ONNX model (binary ``.onnx`` or text ``.onnxtxt``) to the layer graph.
+
+Weights are never read: binary models are loaded with ``load_external_data=False``, so
+external-data files (missing, huge, or pointing outside the model's folder) are never
+opened. Only small inline constants (a Dropout ratio, Clip bounds, a zero bias) are read.
+
+Lowering, in brief:
+- Values are *dynamic* when they depend on a graph input; nodes that only compute on
+  initializers, ``Constant`` nodes or shapes (``Shape``/``Size``) are static and become no
+  layer, so shape arithmetic never creates data-flow paths between layers.
+- Op kinds come from the vocabulary (``onnx::Op`` keys in ``layerlint.ir.kinds``).
+  Patterns are lowered here: ``Clip(0, 6)`` -> ReLU6, ``Clip(0, inf)`` -> ReLU, other
+  literal Clips -> hardtanh; ``x * Sigmoid(x)`` -> SiLU; ``x * Tanh(Softplus(x))`` -> Mish;
+  ``Log(Sigmoid(x))`` -> LogSigmoid; a weighted layer without bias whose only consumer
+  is an ``Add`` of a static value gets ``bias=True`` (MatMul + Add is a biased Linear).
+- ``If`` branches, ``Loop`` and ``Scan`` bodies and model-local functions are inlined
+  (branch layers carry a condition; loop-carried values get back edges).
+- Attributes use the PyTorch frontend's names: ``p`` (dropout probability), ``bias``,
+  ``momentum``. ONNX BatchNormalization momentum is Keras-style (``running = running *
+  momentum + batch * (1 - momentum)``; torch's default 0.1 exports as 0.9). ``momentum``
+  keeps the ONNX value, as written in the file, and the vocabulary's
+  ``MOMENTUM_CONVENTION`` tells rules which convention an op uses; ``momentum_torch``
+  is the same setting in torch's convention (``1 - momentum``).
+  ``training_mode`` (Dropout, BatchNormalization) is the export's mode, not the
+  model's: an inference export still describes layers that train, so it is not
+  stored as ``training``, which rules read as "never active".
+- Module paths come from the torch exporters: ``pkg.torch.onnx.name_scopes`` metadata
+  (dynamo) or scoped node names (``/layer1/layer1.0/bn1/BatchNormalization`` ->
+  ``layer1.0.bn1``, TorchScript). The dynamo exporter's stack trace gives the source
+  line, stored as the layer's ``use`` location.
+
+Eval-mode exports (see ``_eval_mode_note``) add a ``graph.notes`` entry (LL002).
+"""
+
+from __future__ import annotations
+
+import ast
+import heapq
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
+
+from layerlint.frontends import InputError, Project
+from layerlint.ir import GraphBuilder, Kind, LayerGraph, Location, OpInfo, Role, Unresolved, lookup
+from layerlint.ir.kinds import activation_op
+
+__all__ = ["load_graphs", "TRAINING_EXPORT"]
+
+# How to export a torch model so that Dropout and BatchNormalization survive (torch 2.13).
+TRAINING_EXPORT = (
+    "torch.onnx.export(model.train(), args, f, "
+    "training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False, dynamo=False)"
+)
+
+_DEFAULT_DOMAINS = ("", "ai.onnx")
+# Nodes whose outputs carry no data of the model (shapes, constants, random draws).
+_STATIC_OPS = frozenset({
+    "Constant", "ConstantOfShape", "Shape", "Size", "RandomNormal", "RandomUniform",
+    "EyeLike", "Range",
+})
+# Ops through which a constant is looked up (Clip bounds, Dropout ratio, zero biases).
+_PASS_THROUGH = frozenset({"Identity", "Cast", "CastLike", "Reshape", "Squeeze", "Unsqueeze",
+                           "Expand"})
+# Kinds whose only data input is input 0 (the rest are parameters or options).
+_FIRST_INPUT_KINDS = frozenset({
+    Kind.WEIGHTED, Kind.BATCHNORM, Kind.NORM, Kind.DROPOUT, Kind.ACTIVATION, Kind.POOL,
+    Kind.SHAPE, Kind.SOFTMAX,
+})
+_BIAS_INPUT = {"Conv": 2, "ConvTranspose": 2, "Gemm": 2}
+# Data inputs of first-input kinds whose data may come second (a weight may be A or B).
+_DATA_INPUTS = {"MatMul": (0, 1), "Gemm": (0, 1)}
+_MAX_INLINE_ELEMENTS = 4096  # never decode larger constants
+_FUNCTION_DEPTH = 32
+_EMPTY: tuple[int, ...] = ()
+
+# Rules that cannot be checked when an export hid dropout / batchnorm layers.
+_DROPOUT_RULES = ("LL101", "LL102", "LL105", "LL107", "LL302")
+_BATCHNORM_RULES = ("LL101", "LL102", "LL103", "LL104", "LL107", "LL301")
+
+
+def load_graphs(path: Path, project: Project) -> list[LayerGraph]:
+    shown = project.display(path)
+    model, text = _read(path)
+    _check_model_header(model, text=text is not None)
+    positions = _text_positions(model, text) if text is not None else {}
+    return [_Lowering(model, shown, positions).run()]
+
+
+# --------------------------------------------------------------------------------------
+# Reading and validating
+
+
+def _read(path: Path) -> tuple[ModelProto, str | None]:
+    if path.suffix == ".onnxtxt":
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(f"ONNX text is not valid UTF-8: {error.reason}") from None
+        except OSError as error:
+            raise InputError(f"cannot read file: {error.strerror}") from None
+        try:
+            return onnx.parser.parse_model(text), text
+        except onnx.parser.ParseError as error:
+            raise _text_parse_error(error) from None
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except DecodeError as error:
+        raise InputError(
+            f"not an ONNX model: the protobuf cannot be decoded ({error}); "
+            "the file may be truncated or corrupt") from None
+    except OSError as error:
+        raise InputError(f"cannot read file: {error.strerror or error}") from None
+    except Exception as error:  # noqa: BLE001 - protobuf raises assorted errors on garbage
+        raise InputError(f"not an ONNX model: {type(error).__name__}: {error}") from None
+    return model, None
+
+
+def _text_parse_error(error: Exception) -> InputError:
+    raw = error.args[0] if error.args else ""
+    message = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    where = re.search(r"line:\s*(\d+)\s*column:\s*(\d+)", message)
+    reason = message.strip().splitlines()[-1] if message.strip() else "syntax error"
+    if where:
+        return InputError(f"ONNX text syntax error: {reason}", int(where[1]), int(where[2]))
+    return InputError(f"ONNX text syntax error: {reason}")
+
+
+def _check_model_header(model: ModelProto, text: bool = False) -> None:
+    """Reject protobufs that decode but are not a ModelProto, and unknown opsets."""
+    lowest = 0 if text else 1  # the text format may leave ir_version out
+    if not model.HasField("graph") or not (lowest <= model.ir_version <= 64):
+        raise InputError(
+            "not an ONNX model: the file is a protobuf but not a ModelProto "
+            f"(ir_version {model.ir_version}, {'a' if model.HasField('graph') else 'no'} graph)")
+    if (text or model.ir_version >= 3) and not model.opset_import:
+        raise InputError("not an ONNX model: it imports no opset (opset_import is empty)")
+    newest = onnx.defs.onnx_opset_version()
+    for opset in model.opset_import:
+        if opset.domain in _DEFAULT_DOMAINS and not 1 <= opset.version <= newest:
+            raise InputError(
+                f"unknown ONNX opset {opset.version} (this onnx {onnx.__version__} knows "
+                f"opsets 1 to {newest}); upgrade the onnx package or re-export")
+
+
+# --------------------------------------------------------------------------------------
+# Text positions (.onnxtxt): where each node statement is.
+
+NodeKey = tuple  # ("graph", i, attr, j, ...) or ("function", f, j, ...)
+
+
+def _strip_comments(text: str) -> str:
+    """Blank out ``#`` comments (outside string literals), keeping offsets."""
+    out = list(text)
+    in_string = in_comment = False
+    for i, char in enumerate(text):
+        if in_comment:
+            if char == "\n":
+                in_comment = False
+            else:
+                out[i] = " "
+        elif in_string:
+            if char == '"' and text[i - 1] != "\\":
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "#":
+            in_comment = True
+            out[i] = " "
+    return "".join(out)
+
+
+def _nodes_in_text_order(model: ModelProto) -> Iterator[tuple[NodeKey, NodeProto]]:
+    def walk(graph: GraphProto, key: NodeKey) -> Iterator[tuple[NodeKey, NodeProto]]:
+        for index, node in enumerate(graph.node):
+            yield (*key, index), node
+            for attr in node.attribute:
+                if attr.type == AttributeProto.GRAPH:
+                    yield from walk(attr.g, (*key, index, attr.name))
+                elif attr.type == AttributeProto.GRAPHS:
+                    for k, sub in enumerate(attr.graphs):
+                        yield from walk(sub, (*key, index, f"{attr.name}[{k}]"))
+
+    yield from walk(model.graph, ("graph",))
+    for f_index, function in enumerate(model.functions):
+        for index, node in enumerate(function.node):
+            yield ("function", f_index, index), node
+
+
+def _text_positions(model: ModelProto, text: str) -> dict[NodeKey, tuple[int, int]]:
+    """(line, column) of each node's statement, found in order by ``= [domain.]Op (``."""
+    clean = _strip_comments(text)
+    line_starts = [0] + [m.end() for m in re.finditer("\n", clean)]
+    positions: dict[NodeKey, tuple[int, int]] = {}
+    cursor = 0
+    for key, node in _nodes_in_text_order(model):
+        domain = rf"{re.escape(node.domain)}\s*\.\s*" if node.domain else r"(?:ai\.onnx\s*\.\s*)?"
+        pattern = re.compile(rf"=\s*{domain}{re.escape(node.op_type)}\s*[<(]")
+        match = pattern.search(clean, cursor)
+        if match is None:
+            continue
+        cursor = match.end()
+        start = max(clean.rfind(c, 0, match.start()) for c in "\n{;}") + 1
+        while start < match.start() and clean[start] in " \t\r":
+            start += 1
+        line = _bisect(line_starts, start)
+        positions[key] = (line + 1, start - line_starts[line] + 1)
+    return positions
+
+
+def _bisect(starts: list[int], offset: int) -> int:
+    lo, hi = 0, len(starts) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if starts[mid] <= offset:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+# --------------------------------------------------------------------------------------
+# Names: module paths and source lines recorded by the torch exporters
+
+
+def _module_path_from_name(name: str) -> str | None:
+    """``/layer1/layer1.0/bn1/BatchNormalization`` -> ``layer1.0.bn1`` (TorchScript exporter).
+
+    Each scope is the module's name from its last non-numeric atom (``layer1.0`` for a
+    Sequential's child, ``bn1`` for an attribute), so a scope that extends the previous
+    one replaces it and any other scope is appended.
+    """
+    if not name.startswith("/"):
+        return None
+    scopes = [s for s in name.split("/")[1:-1] if s]
+    path: list[str] = []
+    for scope in scopes:
+        atoms = scope.split(".")
+        tail_start = next((i for i in range(len(path) - 1, -1, -1)
+                           if not path[i].isdigit()), None)
+        tail = path[tail_start:] if tail_start is not None else []
+        if tail and len(atoms) > len(tail) and atoms[:len(tail)] == tail:
+            path = path[:tail_start] + atoms
+        else:
+            path.extend(atoms)
+    return ".".join(path) or None
+
+
+def _metadata(node: NodeProto) -> dict[str, str]:
+    return {prop.key: prop.value for prop in node.metadata_props}
+
+
+def _module_path_from_metadata(meta: dict[str, str]) -> str | None:
+    """The innermost module of ``pkg.torch.onnx.name_scopes`` (dynamo exporter)."""
+    raw = meta.get("pkg.torch.onnx.name_scopes")
+    if not raw:
+        return None
+    try:
+        scopes = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return None
+    if not isinstance(scopes, list) or len(scopes) < 3:
+        return None  # ['', op]: a call in the root module's forward
+    module = scopes[-2]
+    return module if isinstance(module, str) and module else None
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def _source_location(meta: dict[str, str]) -> Location | None:
+    """The innermost frame of the exporter's stack trace that is not library code."""
+    trace = meta.get("pkg.torch.onnx.stack_trace")
+    if not trace:
+        return None
+    frames = _FRAME.findall(trace)
+    user = [f for f in frames if "site-packages" not in f[0] and "dist-packages" not in f[0]
+            and not f[0].startswith("<")]
+    if not user:
+        return None  # only library frames: they would not help anyone find the layer
+    return Location(user[-1][0], int(user[-1][1]), 1)
+
+
+# --------------------------------------------------------------------------------------
+# Constants
+
+
+def _tensor_values(tensor: TensorProto) -> list[float] | None:
+    """Values of a small inline tensor; None when external, large or not numeric."""
+    if tensor.data_location == TensorProto.EXTERNAL or tensor.external_data:
+        return None
+    if math.prod(tensor.dims) > _MAX_INLINE_ELEMENTS:
+        return None
+    try:
+        array = onnx.numpy_helper.to_array(tensor)
+    except Exception:  # noqa: BLE001 - malformed or exotic tensors are simply unknown
+        return None
+    if array.dtype.kind not in "biuf":
+        return None
+    return [float(v) for v in array.reshape(-1)]
+
+
+def _attribute_values(attr: AttributeProto) -> list[float] | None:
+    if attr.type == AttributeProto.FLOAT:
+        return [attr.f]
+    if attr.type == AttributeProto.INT:
+        return [float(attr.i)]
+    if attr.type == AttributeProto.FLOATS:
+        return list(attr.floats)
+    if attr.type == AttributeProto.INTS:
+        return [float(v) for v in attr.ints]
+    if attr.type == AttributeProto.TENSOR:
+        return _tensor_values(attr.t)
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Lowering
+
+
+@dataclass
+class _Record:
+    """A layer under construction (mutable until the graph is built)."""
+
+    op: str
+    info: OpInfo
+    label: str
+    location: Location
+    inputs: list[int]
+    attrs: dict[str, object] = field(default_factory=dict)
+    condition: str | None = None
+    module_path: str | None = None
+    use: Location | None = None
+    removed: bool = False
+
+
+@dataclass
+class _Body:
+    """One graph body being lowered: the main graph, a subgraph or a function body."""
+
+    values: dict[str, tuple[int, ...]]  # name -> producing records (empty: static)
+    parent: _Body | None
+    producers: dict[str, NodeProto]
+    consumers: dict[str, int]
+    key: NodeKey
+    node_prefix: str = ""
+    condition: str | None = None
+    attr_env: dict[str, AttributeProto] | None = None
+    caller_module: str | None = None
+    caller_use: Location | None = None
+    label_prefix: str = ""  # inlined function bodies: "<caller>/"
+    constants: dict[str, TensorProto] = field(default_factory=dict)
+    declared: frozenset[str] = frozenset()
+
+    def lookup(self, name: str) -> tuple[int, ...] | None:
+        body: _Body | None = self
+        while body is not None:
+            if name in body.values:
+                return body.values[name]
+            body = body.parent
+        return None
+
+    def producer(self, name: str) -> tuple[NodeProto | None, _Body | None]:
+        body: _Body | None = self
+        while body is not None:
+            if name in body.producers:
+                return body.producers[name], body
+            if name in body.constants or name in body.values:
+                return None, body
+            body = body.parent
+        return None, None
+
+    def constant(self, name: str) -> TensorProto | None:
+        body: _Body | None = self
+        while body is not None:
+            if name in body.constants:
+                return body.constants[name]
+            body = body.parent
+        return None
+
+
+@dataclass
+class _Evidence:
+    """What the lowering saw that tells a training export from an eval-mode one."""
+
+    weighted: int = 0
+    convs: int = 0
+    batchnorms: int = 0
+    dropouts: int = 0
+    training: bool = False
+    folded_batchnorm: bool = False
+
+
+class _Lowering:
+    def __init__(self, model: ModelProto, path: str,
+                 positions: dict[NodeKey, tuple[int, int]]) -> None:
+        self.model = model
+        self.path = path
+        self.positions = positions
+        self.records: list[_Record] = []
+        self.evidence = _Evidence()
+        self.notes: list[str] = []
+        self.imported = {o.domain: o.version for f in model.functions for o in f.opset_import}
+        self.imported.update({o.domain: o.version for o in model.opset_import})
+        self.functions = {(f.domain, f.name): (i, f) for i, f in enumerate(model.functions)}
+        self.is_text = bool(positions) or path.endswith(".onnxtxt")
+
+    # -- entry --------------------------------------------------------------------------
+    def run(self) -> LayerGraph:
+        graph = self.model.graph
+        body = self._new_body(graph, None, ("graph",), declared=self.is_text)
+        for value in graph.input:
+            if value.name in body.values or value.name in body.constants:
+                continue  # an initializer also listed as input (old exporters): static
+            record = self._add(_Record(
+                op="input", info=OpInfo(Kind.INPUT), label=value.name,
+                location=Location(self.path, 1, 1, node=f"input {value.name}"), inputs=[]))
+            body.values[value.name] = (record,)
+        self._lower_nodes(graph.node, body, (v.name for v in graph.output))
+        outputs: list[int] = []
+        for value in graph.output:
+            produced = body.lookup(value.name)
+            if produced is None:
+                raise InputError(f"graph output {value.name!r} is not produced by any node, "
+                                 "input or initializer")
+            outputs.extend(produced)
+        return self._build(graph.name or Path(self.path).stem, outputs)
+
+    def _build(self, name: str, outputs: list[int]) -> LayerGraph:
+        builder = GraphBuilder(name, self.path, "onnx")
+        built: dict[int, object] = {}
+        for index, rec in enumerate(self.records):
+            if rec.removed:
+                continue
+            built[index] = builder.add(
+                rec.op, rec.label, rec.location,
+                [built[i] for i in dict.fromkeys(rec.inputs) if i in built],
+                info=rec.info, attrs=rec.attrs, use=rec.use, condition=rec.condition,
+                module_path=rec.module_path)
+        # Back edges (loop-carried values) point at later records.
+        for index, rec in enumerate(self.records):
+            if rec.removed:
+                continue
+            for src in dict.fromkeys(rec.inputs):
+                if src >= index and src in built:
+                    builder.connect(built[src], built[index])
+        note = self._eval_mode_note()
+        if note:
+            builder.notes.append(note)
+        builder.notes.extend(self.notes)
+        return builder.build([built[i] for i in dict.fromkeys(outputs) if i in built],
+                             role=Role.MODEL)
+
+    def _add(self, record: _Record) -> int:
+        self.records.append(record)
+        return len(self.records) - 1
+
+    # -- bodies -------------------------------------------------------------------------
+    def _new_body(self, graph: GraphProto, parent: _Body | None, key: NodeKey,
+                  declared: bool = False, **extra: object) -> _Body:
+        body = _Body(values={}, parent=parent, producers={}, consumers={}, key=key,
+                     **extra)  # type: ignore[arg-type]
+        for tensor in graph.initializer:
+            body.constants[tensor.name] = tensor
+            body.values[tensor.name] = _EMPTY
+        for sparse in graph.sparse_initializer:
+            body.values[sparse.values.name] = _EMPTY
+        if declared:
+            # ONNX text declares weights without values as value_info (`<float[4] w>`).
+            body.declared = frozenset(v.name for v in graph.value_info)
+        return body
+
+    def _lower_nodes(self, nodes: Sequence[NodeProto], body: _Body,
+                     outputs: Iterable[str]) -> None:
+        for node in nodes:
+            for name in node.output:
+                if not name:
+                    continue
+                if name in body.producers:
+                    raise InputError(
+                        f"value {name!r} is produced twice (by {self._describe(node, body)})",
+                        *self._line(body, node, nodes))
+                body.producers[name] = node
+        for name in [*(n for node in nodes for n in _all_inputs(node)), *outputs]:
+            body.consumers[name] = body.consumers.get(name, 0) + 1
+        for name in body.declared:
+            if name not in body.producers and body.lookup(name) is None:
+                body.values[name] = _EMPTY
+        index_of = {id(n): i for i, n in enumerate(nodes)}
+        for node in self._toposort(nodes, body):
+            self._lower_node(node, index_of[id(node)], body)
+
+    def _toposort(self, nodes: Sequence[NodeProto], body: _Body) -> list[NodeProto]:
+        """Nodes in dependency order; dangling inputs and cycles are input errors."""
+        producer_index = {name: i for i, n in enumerate(nodes) for name in n.output if name}
+        deps: list[set[int]] = []
+        for i, node in enumerate(nodes):
+            needs: set[int] = set()
+            for name in _all_inputs(node):
+                if name in producer_index:
+                    needs.add(producer_index[name])
+                elif body.lookup(name) is None and name not in body.declared:
+                    raise InputError(
+                        f"dangling input: node {self._describe(node, body, i)} reads "
+                        f"{name!r}, which no node, graph input or initializer produces",
+                        *self._line(body, node, nodes, i))
+            deps.append(needs)
+        waiting = [len(d) for d in deps]
+        users: list[list[int]] = [[] for _ in nodes]
+        for i, needs in enumerate(deps):
+            for j in needs:
+                users[j].append(i)
+        # Kahn's algorithm, smallest index first: file order whenever that order is valid.
+        ready = [i for i, count in enumerate(waiting) if count == 0]
+        heapq.heapify(ready)
+        order: list[int] = []
+        while ready:
+            i = heapq.heappop(ready)
+            order.append(i)
+            for user in users[i]:
+                waiting[user] -= 1
+                if waiting[user] == 0:
+                    heapq.heappush(ready, user)
+        if len(order) < len(nodes):
+            stuck = [i for i in range(len(nodes)) if waiting[i] > 0]
+            names = ", ".join(self._describe(nodes[i], body, i) for i in stuck[:4])
+            raise InputError(f"the graph has a cycle through nodes {names}",
+                             *self._line(body, nodes[stuck[0]], nodes, stuck[0]))
+        return [nodes[i] for i in order]
+
+    def _line(self, body: _Body, node: NodeProto, nodes: Sequence[NodeProto],
+              index: int | None = None) -> tuple[int, int]:
+        if index is None:
+            index = next(i for i, n in enumerate(nodes) if n is node or n == node)
+        return self.positions.get((*body.key, index), (1, 1))
+
+    def _describe(self, node: NodeProto, body: _Body, index: int | None = None) -> str:
+        name = node.name or node.op_type
+        if index is not None:
+            name = node.name or f"{node.op_type}_{index}"
+        return f"{body.node_prefix}{name!r}" + (f" (#{index})" if index is not None else "")
+
+    # -- one node -----------------------------------------------------------------------
+    def _lower_node(self, node: NodeProto, index: int, body: _Body) -> None:
+        domain = "" if node.domain in _DEFAULT_DOMAINS else node.domain
+        if (node.domain, node.op_type) in self.functions:
+            self._inline_function(node, index, body)
+            return
+        if domain and domain not in self.imported:
+            raise InputError(
+                f"node {self._describe(node, body, index)} uses domain {domain!r}, "
+                "which the model does not import (opset_import)",
+                *self.positions.get((*body.key, index), (1, 1)))
+        op = node.op_type
+        if not domain and op == "Constant":
+            self._record_constant(node, body)
+            return
+        if not domain and op in ("If", "Loop", "Scan"):
+            self._lower_control_flow(node, index, body)
+            return
+        dynamic = [(i, name) for i, name in enumerate(node.input)
+                   if name and body.lookup(name)]
+        if (not domain and op in _STATIC_OPS) or not dynamic:
+            for name in node.output:
+                if name:
+                    body.values[name] = _EMPTY
+            return
+        if self._try_fuse(node, index, body, dynamic):
+            return
+        key = f"onnx::{op}" if not domain else f"{domain}::{op}"
+        info = lookup(key)
+        attrs: dict[str, object] = {}
+        if not domain:
+            info, attrs, dynamic = self._specialise(node, body, info, dynamic)
+        if any(self._subgraphs(node)):
+            self.notes.append(
+                f"the subgraphs of {self._describe(node, body, index)} ({op}) were not "
+                "followed; patterns inside them could not be checked")
+        if info.kind in _FIRST_INPUT_KINDS:
+            data = _DATA_INPUTS.get(op, (0,)) if not domain else (0,)
+            dynamic = [(i, n) for i, n in dynamic if i in data]
+            if not dynamic:  # e.g. CastLike(constant, x): only x's dtype is read
+                for name in node.output:
+                    if name:
+                        body.values[name] = _EMPTY
+                return
+        sources = [src for _, name in dynamic for src in body.lookup(name) or ()]
+        record = self._add(self._record(node, index, body, key, info, sources, attrs))
+        for name in node.output:
+            if name:
+                body.values[name] = (record,)
+
+    def _record(self, node: NodeProto, index: int, body: _Body, op: str, info: OpInfo,
+                sources: list[int], attrs: dict[str, object]) -> _Record:
+        meta = _metadata(node)
+        module = (_module_path_from_metadata(meta) or _module_path_from_name(node.name)
+                  or body.caller_module)
+        name = node.name or f"{node.op_type}_{index}"
+        line, column = self.positions.get((*body.key, index), (1, 1))
+        location = Location(self.path, line, column, node=f"{body.node_prefix}{name} (#{index})")
+        return _Record(op=op, info=info, label=module or f"{body.label_prefix}{name}",
+                       location=location,
+                       inputs=sources, attrs=attrs, condition=body.condition,
+                       module_path=module, use=_source_location(meta) or body.caller_use)
+
+    def _record_constant(self, node: NodeProto, body: _Body) -> None:
+        for name in node.output:
+            if name:
+                body.values[name] = _EMPTY
+        attr = next(iter(node.attribute), None)
+        if attr is None or not node.output:
+            return
+        attr = self._resolve_attr(attr, body)
+        if attr is None:
+            return
+        if attr.type == AttributeProto.TENSOR:
+            body.constants[node.output[0]] = attr.t
+        else:
+            values = _attribute_values(attr)
+            if values is not None:
+                body.constants[node.output[0]] = onnx.helper.make_tensor(
+                    node.output[0], TensorProto.DOUBLE,
+                    [] if attr.type in (AttributeProto.FLOAT, AttributeProto.INT)
+                    else [len(values)], values)
+
+    # -- attributes and constants -------------------------------------------------------
+    def _resolve_attr(self, attr: AttributeProto, body: _Body) -> AttributeProto | None:
+        if attr.ref_attr_name:
+            env = body.attr_env or {}
+            return env.get(attr.ref_attr_name)
+        return attr
+
+    def _attr(self, node: NodeProto, name: str, body: _Body) -> AttributeProto | None:
+        for attr in node.attribute:
+            if attr.name == name:
+                return self._resolve_attr(attr, body)
+        return None
+
+    def _attr_number(self, node: NodeProto, name: str, body: _Body) -> float | None:
+        attr = self._attr(node, name, body)
+        values = _attribute_values(attr) if attr is not None else None
+        return values[0] if values and len(values) == 1 else None
+
+    def _values(self, name: str, body: _Body, depth: int = 0) -> list[float] | None:
+        """Inline values of a static value, following pass-through ops; None if unknown."""
+        if not name or depth > 16:
+            return None
+        tensor = body.constant(name)
+        if tensor is not None:
+            return _tensor_values(tensor)
+        node, owner = body.producer(name)
+        if node is None or owner is None:
+            return None
+        if node.op_type == "Constant":
+            self._record_constant(node, owner)
+            tensor = owner.constants.get(name)
+            return _tensor_values(tensor) if tensor is not None else None
+        if node.op_type in _PASS_THROUGH and node.input:
+            return self._values(node.input[0], owner, depth + 1)
+        return None
+
+    def _scalar(self, name: str, body: _Body) -> float | None:
+        values = self._values(name, body)
+        return values[0] if values and len(set(values)) == 1 else None
+
+    def _is_static_zero(self, name: str, body: _Body) -> bool:
+        values = self._values(name, body)
+        return values is not None and all(v == 0 for v in values)
+
+    # -- op-specific lowering -----------------------------------------------------------
+    def _specialise(self, node: NodeProto, body: _Body, info: OpInfo,
+                    dynamic: list[tuple[int, str]]
+                    ) -> tuple[OpInfo, dict[str, object], list[tuple[int, str]]]:
+        op = node.op_type
+        attrs: dict[str, object] = {}
+        if op in ("MatMul", "Gemm") and len([i for i, _ in dynamic if i < 2]) != 1:
+            return OpInfo(Kind.OPAQUE), attrs, dynamic  # activations x activations
+        if op == "MatMul":
+            attrs["bias"] = False
+        elif op in _BIAS_INPUT:
+            position = _BIAS_INPUT[op]
+            bias = node.input[position] if len(node.input) > position else ""
+            attrs["bias"] = bool(bias) and not self._is_static_zero(bias, body)
+        elif op == "Clip":
+            info = self._clip_info(node, body)
+        elif op == "Dropout":
+            attrs.update(self._dropout_attrs(node, body))
+        elif op == "BatchNormalization":
+            attrs.update(self._batchnorm_attrs(node, body))
+        if info.kind is Kind.WEIGHTED:
+            self.evidence.weighted += 1
+            self.evidence.convs += op in ("Conv", "ConvTranspose")
+            if op == "Conv" and len(node.input) > 1 and node.input[1].startswith("onnx::Conv_"):
+                # TorchScript renames a Conv weight it folded a BatchNorm into.
+                self.evidence.folded_batchnorm = True
+        meta = _metadata(node)
+        if "FuseBatchNorm" in meta.get("pkg.onnxscript.rewriter.rule_name", ""):
+            self.evidence.folded_batchnorm = True
+        if "_native_batch_norm_legit_functional" in meta.get("namespace", ""):
+            self.evidence.training = True  # dynamo exporter, training-mode batchnorm
+        return info, attrs, dynamic
+
+    def _clip_info(self, node: NodeProto, body: _Body) -> OpInfo:
+        if len(node.input) > 1 or self._opset() >= 11:
+            low = self._scalar(node.input[1], body) if len(node.input) > 1 and node.input[1] \
+                else -math.inf
+            high = self._scalar(node.input[2], body) if len(node.input) > 2 and node.input[2] \
+                else math.inf
+        else:
+            low = self._attr_number(node, "min", body)
+            high = self._attr_number(node, "max", body)
+            low = -math.inf if low is None and self._attr(node, "min", body) is None else low
+            high = math.inf if high is None and self._attr(node, "max", body) is None else high
+        if low is None or high is None:
+            return OpInfo(Kind.OPAQUE)  # bounds computed at run time: not an activation
+        if low == 0 and high == 6:
+            name = "relu6"
+        elif low == 0 and high == math.inf:
+            name = "relu"
+        elif low == -math.inf and high == math.inf:
+            return lookup("onnx::Identity")
+        else:
+            name = "hardtanh"
+        return activation_op(name) or OpInfo(Kind.OPAQUE)
+
+    def _opset(self) -> int:
+        return self.imported.get("", self.imported.get("ai.onnx", 1))
+
+    def _dropout_attrs(self, node: NodeProto, body: _Body) -> dict[str, object]:
+        self.evidence.dropouts += 1
+        attrs: dict[str, object] = {}
+        if self._opset() >= 12:
+            ratio_name = node.input[1] if len(node.input) > 1 else ""
+            mode_name = node.input[2] if len(node.input) > 2 else ""
+            ratio = self._scalar(ratio_name, body) if ratio_name else 0.5
+            attrs["p"] = _rounded(ratio) if ratio is not None else Unresolved(ratio_name)
+            if mode_name:
+                mode = self._scalar(mode_name, body)
+                attrs["training_mode"] = bool(mode) if mode is not None else Unresolved(
+                    mode_name)
+            else:
+                attrs["training_mode"] = False
+        else:
+            ratio = self._attr_number(node, "ratio", body)
+            attrs["p"] = _rounded(ratio) if ratio is not None else 0.5
+            is_test = self._attr_number(node, "is_test", body)
+            attrs["training_mode"] = is_test == 0 if is_test is not None else False
+        if attrs["training_mode"] is True:
+            self.evidence.training = True
+        return attrs
+
+    def _batchnorm_attrs(self, node: NodeProto, body: _Body) -> dict[str, object]:
+        self.evidence.batchnorms += 1
+        momentum = self._attr_number(node, "momentum", body)
+        momentum = 0.9 if momentum is None and self._attr(node, "momentum", body) is None \
+            else momentum
+        attrs: dict[str, object] = {}
+        if momentum is not None:
+            attrs["momentum"] = _rounded(momentum)  # ONNX (Keras) convention
+            attrs["momentum_torch"] = _rounded(1 - _rounded(momentum))
+        training = self._attr_number(node, "training_mode", body)
+        is_test = self._attr_number(node, "is_test", body)
+        attrs["training_mode"] = bool(training) if training is not None else is_test == 0
+        if "_native_batch_norm_legit_functional" in _metadata(node).get("namespace", ""):
+            attrs["training_mode"] = True  # the dynamo exporter leaves the attribute out
+        if attrs["training_mode"]:
+            self.evidence.training = True
+        return attrs
+
+    # -- fusions ------------------------------------------------------------------------
+    @staticmethod
+    def _single_use(name: str, body: _Body) -> bool:
+        return body.consumers.get(name, 0) == 1
+
+    def _producer_record(self, name: str, body: _Body) -> int | None:
+        produced = body.lookup(name)
+        return produced[0] if produced and len(produced) == 1 else None
+
+    def _try_fuse(self, node: NodeProto, index: int, body: _Body,
+                  dynamic: list[tuple[int, str]]) -> bool:
+        op = node.op_type if node.domain in _DEFAULT_DOMAINS else ""
+        if op == "Add" and len(dynamic) == 1 and len(node.input) == 2:
+            return self._fuse_bias(node, body, dynamic[0][1])
+        if op == "Mul" and len(dynamic) == 2 and len(node.input) == 2:
+            return self._fuse_gated(node, body)
+        if op == "Log" and len(dynamic) == 1:
+            rec_id = self._fusable(node.input[0], body, "onnx::Sigmoid")
+            if rec_id is not None:
+                self._relabel(rec_id, "onnx::LogSigmoid", "logsigmoid")
+                self._alias(node, body, rec_id)
+                return True
+        return False
+
+    def _fusable(self, name: str, body: _Body, op: str) -> int | None:
+        rec_id = self._producer_record(name, body)
+        if rec_id is None or self.records[rec_id].op != op or not self._single_use(name, body):
+            return None
+        return rec_id
+
+    def _fuse_bias(self, node: NodeProto, body: _Body, data: str) -> bool:
+        rec_id = self._producer_record(data, body)
+        if rec_id is None or not self._single_use(data, body):
+            return False
+        record = self.records[rec_id]
+        if record.info.kind is not Kind.WEIGHTED or record.attrs.get("bias") is not False:
+            return False
+        producer, _ = body.producer(data)
+        if producer is None or producer.output[0] != data:
+            return False
+        record.attrs["bias"] = True
+        self._alias(node, body, rec_id)
+        return True
+
+    def _fuse_gated(self, node: NodeProto, body: _Body) -> bool:
+        """``x * Sigmoid(x)`` -> SiLU, ``x * Tanh(Softplus(x))`` -> Mish."""
+        for gate, other in ((node.input[0], node.input[1]), (node.input[1], node.input[0])):
+            sigmoid = self._fusable(gate, body, "onnx::Sigmoid")
+            if sigmoid is not None and self.records[sigmoid].inputs == list(
+                    body.lookup(other) or ()):
+                self._relabel(sigmoid, "onnx::SiLU", "silu")
+                self._alias(node, body, sigmoid)
+                return True
+            tanh = self._fusable(gate, body, "onnx::Tanh")
+            if tanh is None:
+                continue
+            tanh_node, _ = body.producer(gate)
+            softplus = self._fusable(tanh_node.input[0], body, "onnx::Softplus") \
+                if tanh_node is not None else None
+            if softplus is not None and self.records[softplus].inputs == list(
+                    body.lookup(other) or ()):
+                self.records[tanh].removed = True
+                self._relabel(softplus, "onnx::Mish", "mish")
+                self._alias(node, body, softplus)
+                return True
+        return False
+
+    def _relabel(self, rec_id: int, op: str, activation: str) -> None:
+        record = self.records[rec_id]
+        record.op = op
+        record.info = activation_op(activation) or record.info
+
+    def _alias(self, node: NodeProto, body: _Body, rec_id: int) -> None:
+        for name in node.output:
+            if name:
+                body.values[name] = (rec_id,)
+
+    # -- control flow and functions -----------------------------------------------------
+    @staticmethod
+    def _subgraphs(node: NodeProto) -> Iterator[tuple[str, GraphProto]]:
+        for attr in node.attribute:
+            if attr.type == AttributeProto.GRAPH:
+                yield attr.name, attr.g
+            elif attr.type == AttributeProto.GRAPHS:
+                for k, sub in enumerate(attr.graphs):
+                    yield f"{attr.name}[{k}]", sub
+
+    def _sub_body(self, node: NodeProto, index: int, body: _Body, attr: str,
+                  graph: GraphProto, condition: str | None = None) -> _Body:
+        name = node.name or f"{node.op_type}_{index}"
+        return self._new_body(
+            graph, body, (*body.key, index, attr), declared=self.is_text,
+            node_prefix=f"{body.node_prefix}{name} (#{index}) / {attr} / ",
+            condition=_join(body.condition, condition), attr_env=body.attr_env,
+            caller_module=body.caller_module, caller_use=body.caller_use,
+            label_prefix=body.label_prefix)
+
+    def _lower_control_flow(self, node: NodeProto, index: int, body: _Body) -> None:
+        graphs = dict(self._subgraphs(node))
+        label = node.name or f"{node.op_type}_{index}"
+        if node.op_type == "If":
+            produced: list[list[int]] = [[] for _ in node.output]
+            for attr, branch in (("then_branch", "then"), ("else_branch", "else")):
+                graph = graphs.get(attr)
+                if graph is None:
+                    continue
+                sub = self._sub_body(node, index, body, attr, graph,
+                                     condition=f"`{label}` takes its {branch} branch")
+                self._lower_nodes(graph.node, sub, (v.name for v in graph.output))
+                for k, value in enumerate(graph.output[:len(node.output)]):
+                    produced[k].extend(self._output(sub, value.name, node))
+            for name, sources in zip(node.output, produced, strict=False):
+                if name:
+                    body.values[name] = tuple(dict.fromkeys(sources))
+            return
+        graph = graphs.get("body")
+        if graph is None:
+            raise InputError(f"{node.op_type} node {self._describe(node, body, index)} has "
+                             "no body")
+        sub = self._sub_body(node, index, body, "body", graph)
+        if node.op_type == "Loop":
+            # body inputs: iteration, condition, carried...; outputs: condition, carried, scans
+            carried_in = [v.name for v in graph.input[2:]]
+            initial = list(node.input[2:])
+            carried_out = [v.name for v in graph.output[1:1 + len(carried_in)]]
+            scan_out = [v.name for v in graph.output[1 + len(carried_in):]]
+            for value in graph.input[:2]:
+                sub.values[value.name] = _EMPTY
+        else:  # Scan: body inputs: state..., scan elements...; outputs: state..., scans...
+            states = len(graph.input) - int(self._attr_number(node, "num_scan_inputs", body)
+                                            or 0)
+            carried_in = [v.name for v in graph.input[:states]]
+            outer = list(node.input[1:] if self._opset() < 9 else node.input)
+            initial = outer[:states]
+            carried_out = [v.name for v in graph.output[:states]]
+            scan_out = [v.name for v in graph.output[states:]]
+            for value, outer_name in zip(graph.input[states:], outer[states:], strict=False):
+                sub.values[value.name] = body.lookup(outer_name) or _EMPTY
+        carriers: list[int] = []
+        for name, init in zip(carried_in, initial, strict=False):
+            sources = list(body.lookup(init) or ()) if init else []
+            carrier = self._add(_Record(
+                op=f"onnx::{node.op_type}", info=OpInfo(Kind.SHAPE),
+                label=f"{label} carried `{name}`",
+                location=Location(self.path, *self.positions.get((*body.key, index), (1, 1)),
+                                  node=f"{body.node_prefix}{label} (#{index})"),
+                inputs=sources, condition=body.condition))
+            sub.values[name] = (carrier,)
+            carriers.append(carrier)
+        self._lower_nodes(graph.node, sub, (v.name for v in graph.output))
+        for carrier, name in zip(carriers, carried_out, strict=False):
+            self.records[carrier].inputs.extend(self._output(sub, name, node))
+        finals = [(carrier,) for carrier in carriers]
+        scans = [tuple(self._output(sub, name, node)) for name in scan_out]
+        for name, sources in zip(node.output, [*finals, *scans], strict=False):
+            if name:
+                body.values[name] = sources
+
+    def _output(self, sub: _Body, name: str, node: NodeProto) -> list[int]:
+        produced = sub.lookup(name)
+        if produced is None:
+            raise InputError(f"subgraph output {name!r} of {node.op_type} node "
+                             f"{node.name or node.op_type!r} is not produced")
+        return list(produced)
+
+    def _inline_function(self, node: NodeProto, index: int, body: _Body,
+                         depth: int = 0) -> None:
+        f_index, function = self.functions[(node.domain, node.op_type)]
+        if body.node_prefix.count(" > ") >= _FUNCTION_DEPTH:
+            raise InputError(f"model-local function {node.domain}.{node.op_type} calls itself")
+        env = {a.name: a for a in function.attribute_proto}
+        env.update({a.name: resolved for a in node.attribute
+                    if (resolved := self._resolve_attr(a, body)) is not None})
+        meta = _metadata(node)
+        name = node.name or f"{node.op_type}_{index}"
+        caller_module = (_module_path_from_metadata(meta) or _module_path_from_name(node.name)
+                         or body.caller_module)
+        sub = _Body(values={}, parent=None, producers={}, consumers={},
+                    key=("function", f_index), condition=body.condition, attr_env=env,
+                    node_prefix=f"{body.node_prefix}{name} (#{index}) > ",
+                    caller_module=caller_module, label_prefix=f"{caller_module or name}/",
+                    caller_use=_source_location(meta) or body.caller_use)
+        for formal, actual in zip(function.input, node.input, strict=False):
+            sub.values[formal] = body.lookup(actual) or _EMPTY if actual else _EMPTY
+            if actual and body.constant(actual) is not None:
+                sub.constants[formal] = body.constant(actual)  # type: ignore[assignment]
+        for formal in function.input[len(node.input):]:
+            sub.values[formal] = _EMPTY
+        self._lower_nodes(function.node, sub, function.output)
+        for formal, actual in zip(function.output, node.output, strict=False):
+            if actual:
+                body.values[actual] = tuple(self._output(sub, formal, node))
+
+    # -- eval-mode exports --------------------------------------------------------------
+    def _eval_mode_note(self) -> str | None:
+        """LL002 for graphs whose export hid dropout or batchnorm layers.
+
+        Heuristic: a graph is a training export when any BatchNormalization has
+        ``training_mode=1``, any Dropout's training_mode is constant true, or the dynamo
+        exporter recorded a training-mode batchnorm. Otherwise, in a graph with weighted
+        layers: no Dropout node means an exporter may have removed them; no
+        BatchNormalization node while Conv nodes exist (or a Conv weight renamed by
+        TorchScript's folding, or onnxscript's FuseBatchNorm rewrite) means batchnorm
+        may have been folded into the convolutions.
+        """
+        seen = self.evidence
+        if seen.training or not seen.weighted:
+            return None
+        hidden: list[str] = []
+        rules: set[str] = set()
+        if not seen.dropouts:
+            hidden.append("no Dropout node (eval-mode exports remove them)")
+            rules.update(_DROPOUT_RULES)
+        if seen.folded_batchnorm or (not seen.batchnorms and seen.convs):
+            hidden.append("BatchNorm folded into Conv weights (renamed onnx::Conv_* or "
+                          "rewritten by FuseBatchNorm)" if seen.folded_batchnorm else
+                          "no BatchNormalization node next to Conv layers (eval-mode exports "
+                          "fold them into the Conv)")
+            rules.update(_BATCHNORM_RULES)
+        if not hidden:
+            return None
+        return (f"graph looks like an eval-mode export: {'; '.join(hidden)}; "
+                f"{', '.join(sorted(rules))} could not be checked. To check them, export "
+                f"in training mode: {TRAINING_EXPORT}")
+
+
+def _all_inputs(node: NodeProto) -> Iterable[str]:
+    """The node's inputs and the outer names its subgraphs read."""
+    yield from (name for name in node.input if name)
+    for attr in node.attribute:
+        graphs = [attr.g] if attr.type == AttributeProto.GRAPH else (
+            list(attr.graphs) if attr.type == AttributeProto.GRAPHS else [])
+        for graph in graphs:
+            yield from _free_names(graph)
+
+
+def _free_names(graph: GraphProto) -> set[str]:
+    defined = {v.name for v in graph.input} | {t.name for t in graph.initializer}
+    defined |= {s.values.name for s in graph.sparse_initializer}
+    used: set[str] = set()
+    for node in graph.node:
+        used.update(_all_inputs(node))
+        defined.update(name for name in node.output if name)
+    used.update(v.name for v in graph.output)
+    return used - defined
+
+
+def _join(first: str | None, second: str | None) -> str | None:
+    return " and ".join(c for c in (first, second) if c) or None
+
+
+def _rounded(value: float) -> float:
+    """ONNX stores float32: 0.1 reads back as 0.10000000149; keep 6 significant digits."""
+    return float(f"{value:.6g}")
