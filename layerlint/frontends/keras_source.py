@@ -16,6 +16,8 @@ never a guess. Nothing is imported or run.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,12 +38,17 @@ _UNROLL = 2  # iterations of a loop over an unknown iterable: enough to join i t
 _LABEL_WIDTH = 48
 
 _SEQUENTIAL = frozenset({"keras.Sequential", "keras.models.Sequential"})
-_FUNCTIONAL = frozenset({"keras.Model", "keras.models.Model"})
+_FUNCTIONAL = frozenset({
+    "keras.Model", "keras.models.Model", "keras.models.Functional",
+    "keras.models.functional.Functional", "keras.engine.functional.Functional",
+    "keras.engine.training.Model",
+})
 _INPUT = frozenset({"keras.Input", "keras.layers.Input"})
 _FRAMEWORKS = ("keras", "tensorflow", "tf_keras")
 _ACTIVATION_MODULES = ("keras.activations.", "keras.ops.", "tensorflow.nn.",
                        "tensorflow.math.")
 _KNOWN = _SEQUENTIAL | _FUNCTIONAL | _INPUT
+_CALLED_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\(")
 _NO_ACTIVATION = frozenset({"linear", "None", ""})
 
 # Positional parameter names of the layers whose arguments rules read (Keras 3 and
@@ -281,6 +288,7 @@ class _Frame:
     module: PythonModule
     env: dict[str, object]
     returns: list[object] = field(default_factory=list)
+    stmt: cst.CSTNode | None = None  # the statement being run (positions are found in it)
 
 
 class _Interpreter:
@@ -295,6 +303,9 @@ class _Interpreter:
         self.functional_outputs = 0
         self._classes: dict[tuple[Path, str], _Class | None] = {}
         self._imports: dict[tuple, object] = {}
+        self._texts: dict[cst.CSTNode, str] = {}
+        self._literals: dict[cst.CSTNode, object] = {}
+        self._called: Counter[str] | None = None
         self._stars: dict[Path, list[str]] = {}
         self._active: list[cst.FunctionDef] = []  # inlined functions, to stop recursion
 
@@ -308,9 +319,19 @@ class _Interpreter:
                 cls = self._class(module, node)
                 if cls is not None:
                     self._scope(name, lambda c=cls: self._standalone_class(c), cls.role)
-            elif isinstance(node, cst.FunctionDef):
+            elif isinstance(node, cst.FunctionDef) and not self._is_called(name):
                 self._scope(name, lambda n=node: self._standalone_function(n), Role.BLOCK)
         return self.graphs
+
+    def _is_called(self, name: str) -> bool:
+        """Whether the file calls a top-level function besides defining it: it is then
+        analysed where it is called, with its real arguments, and not on its own."""
+        if self._called is None:
+            text = getattr(self.module, "text", None)
+            if not isinstance(text, str):
+                text = self.module.source.decode("utf-8", "replace")
+            self._called = Counter(_CALLED_NAME.findall(text))
+        return self._called[name] > 1  # its ``def name(`` is one
 
     def _scope(self, name: str, body, role: Role) -> None:
         """Interpret ``body`` with a fresh builder and emit what it built."""
@@ -342,7 +363,7 @@ class _Interpreter:
             self._active.pop()
 
     def _standalone_class(self, cls: _Class) -> object:
-        location = self.module.location(cls.node)
+        location = self._loc(_Frame(self.module, {}, stmt=cls.node), cls.node)
         instance = self._instantiate(cls, (), {}, cls.node.name.value, location)
         if instance is None:
             return None
@@ -378,11 +399,23 @@ class _Interpreter:
         saved = self.builder, self.conditions
         self.builder = GraphBuilder(seq.label, self.module.display, FRONTEND)
         self.conditions = []
-        out = self._apply_sequence(seq.items, _Tensor(), use=None)
+        out = self._apply_sequence(seq.items, _Tensor(), use=None, where=seq.location)
         if self.builder.layers:
             self.graphs.append(self._graph(self.builder, seq.label, out.heads, Role.MODEL,
                                            subset=False))
         self.builder, self.conditions = saved
+
+    # ---- source text and positions ------------------------------------------------
+
+    def _text(self, frame: _Frame, node: cst.CSTNode) -> str:
+        """A node's source, on one line (cached: loops and inlining revisit nodes)."""
+        text = self._texts.get(node)
+        if text is None:
+            text = self._texts[node] = " ".join(frame.module.code(node).split())
+        return text
+
+    def _loc(self, frame: _Frame, node: cst.CSTNode) -> Location:
+        return frame.module.location(node)
 
     # ---- statements ---------------------------------------------------------------
 
@@ -391,6 +424,7 @@ class _Interpreter:
             self._stmt(stmt, frame)
 
     def _stmt(self, stmt: cst.CSTNode, frame: _Frame) -> None:
+        frame.stmt = stmt
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 self._small(small, frame)
@@ -420,6 +454,7 @@ class _Interpreter:
                 self._small(small, frame)
 
     def _small(self, small: cst.BaseSmallStatement, frame: _Frame) -> None:
+        frame.stmt = small
         if isinstance(small, cst.Assign):
             value = self._eval(small.value, frame)
             for target in small.targets:
@@ -438,7 +473,7 @@ class _Interpreter:
             raise _LoopExit
 
     def _if(self, stmt: cst.If, frame: _Frame) -> None:
-        test = " ".join(frame.module.code(stmt.test).split())
+        test = self._text(frame, stmt.test)
         if test in ('__name__ == "__main__"', "__name__ == '__main__'"):
             self._block(stmt.body, frame)
             return
@@ -498,7 +533,7 @@ class _Interpreter:
             self._block(stmt.orelse.body, frame)
 
     def _while(self, stmt: cst.While, frame: _Frame) -> None:
-        test = " ".join(frame.module.code(stmt.test).split())
+        test = self._text(frame, stmt.test)
         self.conditions.append(test)
         try:
             for _ in range(_UNROLL):
@@ -558,51 +593,48 @@ class _Interpreter:
     # ---- expressions --------------------------------------------------------------
 
     def _eval(self, node: cst.BaseExpression, frame: _Frame) -> object:
-        if isinstance(node, cst.Name):
-            return self._lookup(node, frame)
-        if isinstance(node, (cst.Integer, cst.Float)):
-            return _Literal(node.evaluated_value)
-        if isinstance(node, cst.SimpleString):
-            return _Literal(node.evaluated_value)
-        if isinstance(node, cst.ConcatenatedString):
-            return UNKNOWN
-        if isinstance(node, cst.UnaryOperation):
-            operand = self._eval(node.expression, frame)
-            if isinstance(node.operator, cst.Minus) and isinstance(operand, _Literal) \
-                    and isinstance(operand.value, (int, float)):
-                return _Literal(-operand.value)
-            return operand if isinstance(operand, _Tensor) else UNKNOWN
-        if isinstance(node, (cst.List, cst.Tuple)):
-            items: list[object] = []
-            for element in node.elements:
-                value = self._eval(element.value, frame)
-                if isinstance(element, cst.StarredElement):
-                    items.extend(value.items if isinstance(value, _List) else [UNKNOWN])
-                else:
-                    items.append(value)
-            return _List(items)
-        if isinstance(node, (cst.ListComp, cst.GeneratorExp)):
-            return self._comprehension(node, frame)
-        if isinstance(node, cst.Attribute):
-            return self._attribute(node, frame)
-        if isinstance(node, cst.Call):
-            return self._call(node, frame)
-        if isinstance(node, cst.BinaryOperation):
-            return self._binary(self._eval(node.left, frame), self._eval(node.right, frame),
-                                node.operator, node, frame)
-        if isinstance(node, cst.IfExp):
-            return self._ifexp(node, frame)
-        if isinstance(node, cst.Subscript):
-            return self._subscript(node, frame)
-        if isinstance(node, cst.BooleanOperation):
-            left, right = self._eval(node.left, frame), self._eval(node.right, frame)
-            if isinstance(node.operator, cst.Or):
-                # ``norm_layer or layers.BatchNormalization``: the side that is given
-                if isinstance(left, _Literal) and not left.value:
-                    return right
-                if isinstance(left, (_Ref, *_LayerLike)):
-                    return left
-            return UNKNOWN
+        # dispatch on the exact type: isinstance against LibCST's ABCs is slow
+        handler = _EVAL.get(type(node))
+        return handler(self, node, frame) if handler is not None else UNKNOWN
+
+    def _eval_literal(self, node: cst.BaseExpression, frame: _Frame) -> object:
+        value = self._literals.get(node)
+        if value is None:
+            try:
+                value = self._literals[node] = _Literal(node.evaluated_value)  # type: ignore
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                value = self._literals[node] = UNKNOWN
+        return value
+
+    def _eval_unary(self, node: cst.UnaryOperation, frame: _Frame) -> object:
+        operand = self._eval(node.expression, frame)
+        if isinstance(node.operator, cst.Minus) and isinstance(operand, _Literal) \
+                and isinstance(operand.value, (int, float)):
+            return _Literal(-operand.value)
+        return operand if isinstance(operand, _Tensor) else UNKNOWN
+
+    def _eval_sequence(self, node: cst.List | cst.Tuple, frame: _Frame) -> object:
+        items: list[object] = []
+        for element in node.elements:
+            value = self._eval(element.value, frame)
+            if type(element) is cst.StarredElement:
+                items.extend(value.items if isinstance(value, _List) else [UNKNOWN])
+            else:
+                items.append(value)
+        return _List(items)
+
+    def _eval_binary(self, node: cst.BinaryOperation, frame: _Frame) -> object:
+        return self._binary(self._eval(node.left, frame), self._eval(node.right, frame),
+                            node.operator, node, frame)
+
+    def _eval_boolean(self, node: cst.BooleanOperation, frame: _Frame) -> object:
+        left, right = self._eval(node.left, frame), self._eval(node.right, frame)
+        if isinstance(node.operator, cst.Or):
+            # ``norm_layer or layers.BatchNormalization``: the side that is given
+            if isinstance(left, _Literal) and not left.value:
+                return right
+            if isinstance(left, (_Ref, *_LayerLike)):
+                return left
         return UNKNOWN
 
     def _lookup(self, node: cst.Name, frame: _Frame) -> object:
@@ -711,7 +743,7 @@ class _Interpreter:
         return _List(result)
 
     def _ifexp(self, node: cst.IfExp, frame: _Frame) -> object:
-        test = " ".join(frame.module.code(node.test).split())
+        test = self._text(frame, node.test)
         self.conditions.append(test)
         body = self._eval(node.body, frame)
         self.conditions[-1] = f"not ({test})"
@@ -760,7 +792,7 @@ class _Interpreter:
                     return UNKNOWN
             return UNKNOWN
         if len(tensors) == 2 and isinstance(operator, (cst.Add, cst.AddAssign)):
-            return self._add_layer("keras.ops.add", _short(frame.module.code(node)), node,
+            return self._add_layer("keras.ops.add", _short(self._text(frame, node)), node,
                                    tensors, frame)
         return self._opaque(node, tensors, frame)
 
@@ -786,7 +818,14 @@ class _Interpreter:
             return self._builtin_iter(node, frame)
         callee = self._eval(node.func, frame)
         args, kwargs = self._args(node, frame)
-        return self._invoke(callee, args, kwargs, node, frame)
+        result = self._invoke(callee, args, kwargs, node, frame)
+        if isinstance(result, _Unknown) and isinstance(callee, _Unknown) \
+                and _dotted(node.func).rsplit(".", 1)[-1][:1].isupper():
+            # ``CustomLayer(3)`` from outside the project: a layer we cannot see into
+            return _Spec("<unresolved>", self._name_kwarg(kwargs) or _short(self._text(frame, node)),
+                         self._loc(frame, node), {}, info=OpInfo(Kind.OPAQUE),
+                         condition=_join(*self.conditions))
+        return result
 
     def _super_init(self, node: cst.Call, frame: _Frame) -> object:
         """``super().__init__(inputs=..., outputs=x)``: a functional model built in a subclass."""
@@ -828,16 +867,16 @@ class _Interpreter:
         if isinstance(callee, _Ref):
             return self._keras_call(callee.name, args, kwargs, node, frame)
         if isinstance(callee, _Function):
-            return self._inline(callee, args, kwargs, node)
+            return self._inline(callee, args, kwargs, node, frame)
         if isinstance(callee, _Class):
-            label = _short(frame.module.code(node))
-            return self._instantiate(callee, args, kwargs, label, frame.module.location(node)) \
+            label = _short(self._text(frame, node))
+            return self._instantiate(callee, args, kwargs, label, self._loc(frame, node)) \
                 or UNKNOWN
         if isinstance(callee, _Bound):
             return self._method_call(callee, args, kwargs, node, frame)
         if isinstance(callee, _LayerLike):
             inputs = args[0] if args else kwargs.get("inputs", UNKNOWN)
-            return self._apply(callee, inputs, frame.module.location(node), node)
+            return self._apply(callee, inputs, self._loc(frame, node), node, frame)
         tensors = [v for v in (*args, *kwargs.values()) if _is_tensorish(v)]
         if tensors:
             return self._opaque(node, tensors, frame)
@@ -859,7 +898,7 @@ class _Interpreter:
                 return _Literal(None)
             if name in ("__call__", "call"):
                 return self._apply(target, args[0] if args else UNKNOWN,
-                                   frame.module.location(node), node)
+                                   self._loc(frame, node), node)
             return UNKNOWN
         if isinstance(target, _List):
             if name == "append" and args:
@@ -878,7 +917,7 @@ class _Interpreter:
             return self._opaque(node, [target], frame)
         if isinstance(target, (_Spec, _Instance, _Choice)) and name in ("__call__", "call"):
             return self._apply(target, args[0] if args else UNKNOWN,
-                               frame.module.location(node), node)
+                               self._loc(frame, node), node)
         tensors = [v for v in (*args, *kwargs.values()) if _is_tensorish(v)]
         if tensors:
             return self._opaque(node, tensors, frame)
@@ -897,7 +936,7 @@ class _Interpreter:
                     node: cst.Call, frame: _Frame) -> object:
         if not qualified.startswith("keras."):
             return self._function_op(qualified, args, kwargs, node, frame)
-        location = frame.module.location(node)
+        location = self._loc(frame, node)
         if qualified in _SEQUENTIAL:
             items = args[0] if args else kwargs.get("layers")
             name = self._name_kwarg(kwargs)
@@ -933,7 +972,7 @@ class _Interpreter:
             return self._function_op(qualified, args, kwargs, node, frame)
         if qualified.startswith("keras.applications.") and last[:1].isupper():
             # a pretrained base model: opaque when applied
-            return _Spec(qualified, self._name_kwarg(kwargs) or _short(frame.module.code(node)),
+            return _Spec(qualified, self._name_kwarg(kwargs) or _short(self._text(frame, node)),
                          location, {}, condition=_join(*self.conditions))
         return UNKNOWN
 
@@ -946,8 +985,8 @@ class _Interpreter:
         info = lookup(qualified)
         if info.kind is Kind.OPAQUE and qualified.startswith(_ACTIVATION_MODULES):
             info = activation_op(qualified.rsplit(".", 1)[-1]) or info
-        label = _short(frame.module.code(node))
-        layer = self.builder.add(qualified, label, frame.module.location(node),
+        label = _short(self._text(frame, node))
+        layer = self.builder.add(qualified, label, self._loc(frame, node),
                                  [h for t in tensors for h in _heads(t)], info=info,
                                  condition=_join(*self.conditions))
         return _Tensor((layer,))
@@ -976,7 +1015,7 @@ class _Interpreter:
                     exprs[name] = arg.value
         named = self._name_kwarg(kwargs)
         label = named or _short(self._label_code(node, frame))
-        spec = _Spec(qualified, label, frame.module.location(node), {},
+        spec = _Spec(qualified, label, self._loc(frame, node), {},
                      condition=_join(*self.conditions), named=named is not None)
         info = lookup(qualified)
         attrs = spec.attrs
@@ -986,8 +1025,8 @@ class _Interpreter:
                 return
             value = _literal(params[name])
             if value is None:
-                text = frame.module.code(exprs[name]) if name in exprs else name
-                attrs[key] = Unresolved(" ".join(text.split()))
+                text = self._text(frame, exprs[name]) if name in exprs else name
+                attrs[key] = Unresolved(text)
             else:
                 attrs[key] = value
 
@@ -1029,8 +1068,8 @@ class _Interpreter:
 
     def _label_code(self, node: cst.Call, frame: _Frame) -> str:
         """``layers.Dropout(0.3)`` -> ``Dropout(0.3)``."""
-        code = frame.module.code(node)
-        func = frame.module.code(node.func)
+        code = self._text(frame, node)
+        func = self._text(frame, node.func)
         short = func.rsplit(".", 1)[-1]
         return short + code[len(func):] if code.startswith(func) else code
 
@@ -1056,33 +1095,35 @@ class _Interpreter:
             if info.kind is Kind.OPAQUE and qualified.startswith(_ACTIVATION_MODULES):
                 info = activation_op(name) or info
             return (qualified, info, {"activation": name})
-        text = " ".join(frame.module.code(expr).split()) if expr is not None else "activation"
+        text = self._text(frame, expr) if expr is not None else "activation"
         return ("keras.activations.<unresolved>", OpInfo(Kind.OPAQUE),
                 {"activation": Unresolved(text)})
 
     # ---- applying layers ----------------------------------------------------------
 
     def _apply(self, value: object, inputs: object, use: Location | None,
-               node: cst.CSTNode | None) -> _Tensor:
+               node: cst.CSTNode | None = None, frame: _Frame | None = None,
+               where: Location | None = None) -> _Tensor:
         heads = _heads(inputs)
         if isinstance(value, _Spec):
             return self._apply_spec(value, heads, use)
         if isinstance(value, _Seq):
             value.consumed = True
-            return self._apply_sequence(value.items, _Tensor(heads), use)
+            return self._apply_sequence(value.items, _Tensor(heads), use, value.location)
         if isinstance(value, _Instance):
             return self._apply_instance(value, _Tensor(heads), use, value.label)
         if isinstance(value, _Choice):
             outs: list[Layer] = []
             for option in value.options:
-                outs.extend(self._apply(option, _Tensor(heads), use, node).heads)
+                outs.extend(self._apply(option, _Tensor(heads), use, node, frame, where).heads)
             return _Tensor(tuple(dict.fromkeys(outs)))
         if isinstance(value, _Tensor):
             return value  # a Sequential list may start with ``keras.Input``
         label = value.label if isinstance(value, _FunctionalModel) else (
-            _short(self.module.code(node)) if node is not None else "?")
+            _short(self._text(frame, node)) if node is not None and frame is not None
+            else "unresolved layer")
         location = value.location if isinstance(value, _FunctionalModel) else (
-            use or Location(self.module.display, 1, 1))
+            use or where or Location(self.module.display, 1, 1))
         op = "keras.Model" if isinstance(value, _FunctionalModel) else "<unresolved>"
         layer = self.builder.add(op, label, location, heads, info=OpInfo(Kind.OPAQUE),
                                  condition=_join(*self.conditions))
@@ -1104,14 +1145,14 @@ class _Interpreter:
         return _Tensor((layer,))
 
     def _apply_sequence(self, items: Sequence[object], tensor: _Tensor,
-                        use: Location | None) -> _Tensor:
+                        use: Location | None, where: Location | None = None) -> _Tensor:
         for item in items:
             if isinstance(item, _Tensor):
                 continue  # ``keras.Input`` at the head of a Sequential list
             if isinstance(item, _List):
-                tensor = self._apply_sequence(item.items, tensor, use)
+                tensor = self._apply_sequence(item.items, tensor, use, where)
                 continue
-            tensor = self._apply(item, tensor, use, None)
+            tensor = self._apply(item, tensor, use, where=where)
         return tensor
 
     # ---- user classes and functions -----------------------------------------------
@@ -1215,10 +1256,10 @@ class _Interpreter:
         return value
 
     def _inline(self, function: _Function, args: Sequence[object], kwargs: dict[str, object],
-                node: cst.Call) -> object:
+                node: cst.Call, caller: _Frame) -> object:
         if self.depth >= _MAX_DEPTH or function.node in self._active:
             tensors = [v for v in (*args, *kwargs.values()) if _is_tensorish(v)]
-            return self._opaque(node, tensors, _Frame(self.module, {})) if tensors else UNKNOWN
+            return self._opaque(node, tensors, caller) if tensors else UNKNOWN
         frame = _Frame(function.module, {})
         if function.bound is not None:
             frame.env["self"] = function.bound
@@ -1278,14 +1319,14 @@ class _Interpreter:
     def _opaque(self, node: cst.CSTNode, inputs: Sequence[object], frame: _Frame,
                 op: str = "<unresolved>") -> _Tensor:
         heads = [h for value in inputs for h in _heads(value)]
-        layer = self.builder.add(op, _short(frame.module.code(node)), frame.module.location(node),
+        layer = self.builder.add(op, _short(self._text(frame, node)), self._loc(frame, node),
                                  heads, info=OpInfo(Kind.OPAQUE), condition=_join(*self.conditions))
         return _Tensor((layer,))
 
     def _add_layer(self, op: str, label: str, node: cst.CSTNode, inputs: Sequence[object],
                    frame: _Frame) -> _Tensor:
         heads = [h for value in inputs for h in _heads(value)]
-        layer = self.builder.add(op, label, frame.module.location(node), heads,
+        layer = self.builder.add(op, label, self._loc(frame, node), heads,
                                  condition=_join(*self.conditions))
         return _Tensor((layer,))
 
@@ -1296,6 +1337,25 @@ _ARITH = {
     cst.Multiply: lambda a, b: a * b,
     cst.Divide: lambda a, b: a / b,
     cst.FloorDivide: lambda a, b: a // b,
+}
+
+
+_EVAL = {
+    cst.Name: _Interpreter._lookup,
+    cst.Integer: _Interpreter._eval_literal,
+    cst.Float: _Interpreter._eval_literal,
+    cst.SimpleString: _Interpreter._eval_literal,
+    cst.UnaryOperation: _Interpreter._eval_unary,
+    cst.List: _Interpreter._eval_sequence,
+    cst.Tuple: _Interpreter._eval_sequence,
+    cst.ListComp: _Interpreter._comprehension,
+    cst.GeneratorExp: _Interpreter._comprehension,
+    cst.Attribute: _Interpreter._attribute,
+    cst.Call: _Interpreter._call,
+    cst.BinaryOperation: _Interpreter._eval_binary,
+    cst.IfExp: _Interpreter._ifexp,
+    cst.Subscript: _Interpreter._subscript,
+    cst.BooleanOperation: _Interpreter._eval_boolean,
 }
 
 
