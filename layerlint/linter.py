@@ -6,9 +6,14 @@ configuration), drops suppressed and baselined findings, and applies fixes.
 
 from __future__ import annotations
 
+import difflib
+import hashlib
+import io
 import os
+import shutil
+import tokenize
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from layerlint import baseline as baselines
@@ -73,6 +78,8 @@ def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintRes
     """Lint; raises ConfigError or BaselineError for a bad configuration or baseline."""
     resolver = Resolver(options.overrides, options.config, options.isolated)
     files = _files(paths or [Path(".")], resolver, options.force_exclude)
+    fixing = options.fix or options.unsafe_fixes or options.diff
+    hashes = {display_path(f): _digest(f) for f in files} if fixing else {}
     settings = {display_path(f): resolver.settings_for(f) for f in files}
     enabled = frozenset().union(*(s.enabled for s in settings.values()))
     rules = [rule for rule in all_rules() if rule.code in enabled]
@@ -81,8 +88,8 @@ def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintRes
                         internal_errors=engine.internal_errors)
     findings = [f for f in engine.findings if _is_enabled(f, settings, resolver)]
     findings = _unsuppressed(findings, settings, options, result)
-    if options.fix or options.unsafe_fixes or options.diff:
-        findings = _fix(paths, options, findings, result)
+    if fixing:
+        findings = _fix(paths, options, findings, result, hashes)
     findings = _fixable(findings, options, result)
     if options.baseline is not None:
         findings = _baseline(findings, options.baseline, result)
@@ -134,11 +141,92 @@ def _baseline(findings: list[Finding], path: Path, result: LintResult) -> list[F
     return kept
 
 
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _fixes_by_file(findings: list[Finding], unsafe: bool) -> dict[str, list[Finding]]:
+    groups: dict[str, list[Finding]] = {}
+    for finding in findings:
+        fix = finding.fix
+        if fix is not None and (fix.safe or unsafe) and finding.location.path.endswith(".py"):
+            groups.setdefault(finding.location.path, []).append(finding)
+    return groups
+
+
 def _fix(paths: Sequence[Path], options: LintOptions, findings: list[Finding],
-         result: LintResult) -> list[Finding]:
-    return findings
+         result: LintResult, hashes: dict[str, str | None]) -> list[Finding]:
+    from layerlint.frontends.source_fixer import plan
+
+    written = False
+    for display, group in _fixes_by_file(findings, options.unsafe_fixes).items():
+        path = Path(display)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            result.fix_notes.append(f"{display}: not fixed: {error.strerror}")
+            continue
+        if hashlib.sha256(data).hexdigest() != hashes.get(display):
+            result.fix_notes.append(f"{display}: not fixed: the file changed during the run")
+            continue
+        try:
+            fixes = plan(path, data, group, display)
+        except ValueError as error:
+            result.fix_notes.append(f"not fixed: {error}")
+            continue
+        for finding, reason in fixes.refused:
+            result.fix_notes.append(
+                f"{display}:{finding.location.line}: {finding.code} not fixed: {reason}")
+        if not fixes.changed:
+            continue
+        if options.diff:
+            result.diff += "".join(difflib.unified_diff(
+                fixes.original.splitlines(True), fixes.fixed.splitlines(True),
+                f"a/{Path(display).as_posix()}", f"b/{Path(display).as_posix()}"))
+        elif not _write(path, data, fixes.fixed, hashes.get(display)):
+            result.fix_notes.append(f"{display}: not fixed: the file changed during the run")
+            continue
+        else:
+            written = True
+        result.fixed += len(fixes.applied)
+    if not written:
+        return findings
+    # Lint again: the output shows what is left, as the files now are.
+    again = lint(paths, replace(options, fix=False, unsafe_fixes=False, diff=False,
+                                baseline=None))
+    result.internal_errors.extend(again.internal_errors)
+    result.sources = again.sources
+    return again.findings
+
+
+def _write(path: Path, original: bytes, text: str, digest: str | None) -> bool:
+    """Replace the file atomically, unless it changed since the run read it."""
+    current = _digest(path)
+    if current is None or current != digest:
+        return False
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(original).readline)
+    temporary = path.with_name(f".{path.name}.layerlint-fix")
+    temporary.write_bytes(text.encode(encoding))
+    shutil.copymode(path, temporary)
+    os.replace(temporary, path)
+    return True
 
 
 def _fixable(findings: list[Finding], options: LintOptions, result: LintResult
              ) -> list[Finding]:
+    """Which findings a fix run would fix (a dry run over the files that have fixes)."""
+    from layerlint.frontends.source_fixer import plan
+
+    for display, group in _fixes_by_file(findings, unsafe=True).items():
+        source = result.source(display)
+        if source is None:
+            continue
+        try:
+            fixes = plan(Path(display), source.data, group, display)
+        except ValueError:
+            continue
+        result.fixable.update((f, f.fix.safe) for f in fixes.applied if f.fix is not None)
     return findings

@@ -40,7 +40,7 @@ def to_dict(finding: Finding) -> dict:
         ],
         "node": loc.node,
         "cell": loc.cell,
-        "fix": None,
+        "fix": finding.fix.to_dict() if finding.fix is not None else None,
     }
 
 

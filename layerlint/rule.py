@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from layerlint.fix import Fix
 from layerlint.ir import Layer, LayerGraph, Location
 
-__all__ = ["Example", "Finding", "Related", "Rule", "Severity"]
+__all__ = ["Example", "Finding", "Fix", "Related", "Rule", "Severity"]
 
 FRONTENDS = ("pytorch", "keras", "onnx")
 
@@ -40,7 +41,7 @@ class Finding:
     message: str
     location: Location
     related: tuple[Related, ...] = ()
-    fix: object | None = None
+    fix: Fix | None = None  # a description; layerlint.frontends.source_fixer applies it
 
     def sort_key(self) -> tuple:
         return (*self.location.sort_key(), self.code, self.message)
@@ -122,6 +123,7 @@ class Rule:
         self,
         layer: Layer,
         related: Iterable[Layer] = (),
+        autofix: Fix | None = None,
         **fields: object,
     ) -> Finding:
         message = self.message.format(**fields)
@@ -135,6 +137,7 @@ class Rule:
             message=message,
             location=layer.location,
             related=(*_source(layer), *(_related(lay) for lay in related)),
+            fix=autofix,
         )
 
 

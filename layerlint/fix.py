@@ -1,0 +1,52 @@
+"""What a fix does, said in terms of layers (rules stay IR-only).
+
+A rule attaches a ``Fix`` to its finding; ``layerlint.frontends.source_fixer`` turns it
+into a LibCST edit of the source, and refuses (leaving the file alone) when the
+source is not in a shape it can edit exactly: a fix is never a guess.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from layerlint.ir import Layer, Location
+
+__all__ = ["Edit", "Fix"]
+
+
+class Edit(str, enum.Enum):
+    SET_ARGUMENT = "set-argument"  # set a keyword argument of the layer's constructor
+    REMOVE = "remove"  # remove the layer from a literal Sequential
+    MOVE_AFTER = "move-after"  # move the layer after ``anchor`` in the same literal Sequential
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    edit: Edit
+    description: str
+    safe: bool
+    target: Location  # the layer's constructor call
+    op: str = ""  # the layer's canonical op (which positional slot an argument has)
+    anchor: Location | None = None
+    argument: str | None = None
+    value: bool | int | float | str | None = None
+
+    @classmethod
+    def set_argument(cls, layer: Layer, argument: str, value: bool | int | float | str | None,
+                     *, safe: bool) -> Fix:
+        return cls(Edit.SET_ARGUMENT, f"set `{argument}={value!r}`", safe, layer.location,
+                   layer.op, argument=argument, value=value)
+
+    @classmethod
+    def remove(cls, layer: Layer, *, safe: bool) -> Fix:
+        return cls(Edit.REMOVE, f"remove `{layer.label}`", safe, layer.location, layer.op)
+
+    @classmethod
+    def move_after(cls, layer: Layer, anchor: Layer, *, safe: bool) -> Fix:
+        return cls(Edit.MOVE_AFTER, f"move `{layer.label}` after `{anchor.label}`", safe,
+                   layer.location, layer.op, anchor=anchor.location)
+
+    def to_dict(self) -> dict:
+        return {"edit": self.edit.value, "description": self.description,
+                "applicability": "safe" if self.safe else "unsafe"}

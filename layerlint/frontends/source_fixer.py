@@ -1,0 +1,264 @@
+"""Apply ``Fix`` descriptions to Python source with LibCST (comments and layout kept).
+
+Only exact, literal shapes are edited: a constructor call found at the fix's location;
+for removing or moving a layer, an element of a literal ``nn.Sequential(...)`` or
+``keras.Sequential([...])``. Anything else is refused with a reason. The result must
+parse again, or nothing is changed.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+
+from layerlint.fix import Edit, Fix
+from layerlint.frontends import InputError, Project
+from layerlint.frontends._python import PythonModule, parse_python
+from layerlint.ir import Location
+from layerlint.rule import Finding
+
+__all__ = ["FilePlan", "plan"]
+
+_SEQUENTIALS = frozenset({"torch.nn.Sequential", "keras.Sequential", "keras.models.Sequential"})
+
+# Position of the bias argument in each constructor's signature: a call with that many
+# positional arguments may already pass it by position, so a keyword is not added.
+_ARGUMENT_SLOTS: dict[tuple[str, str], int] = {
+    **{(f"torch.nn.{name}", "bias"): 7 for name in (
+        "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")},
+    **{(f"torch.nn.Lazy{name}", "bias"): 6 for name in (
+        "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")},
+    ("torch.nn.Linear", "bias"): 2,
+    ("torch.nn.LazyLinear", "bias"): 1,
+    ("torch.nn.Bilinear", "bias"): 3,
+    ("keras.layers.Dense", "use_bias"): 2,
+    **{(f"keras.layers.{name}", "use_bias"): 8 for name in (
+        "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+        "SeparableConv1D", "SeparableConv2D", "Convolution1D", "Convolution2D",
+        "Convolution3D")},
+    **{(f"keras.layers.{name}", "use_bias"): 7 for name in (
+        "DepthwiseConv1D", "DepthwiseConv2D")},
+}
+
+
+@dataclass
+class FilePlan:
+    """The fixed text of one file, which findings it fixes and which it cannot."""
+
+    path: Path
+    original: str
+    fixed: str
+    encoding: str
+    applied: list[Finding] = field(default_factory=list)
+    refused: list[tuple[Finding, str]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.fixed != self.original
+
+
+class _Refused(Exception):
+    pass
+
+
+@dataclass
+class _Container:
+    """A literal Sequential: the node holding the elements (a Call or a List)."""
+
+    node: cst.Call | cst.List
+    elements: list[cst.CSTNode]  # the Arg or Element nodes, in order
+    values: list[cst.CSTNode]  # their values
+
+
+class _Index:
+    def __init__(self, module: PythonModule) -> None:
+        self.module = module
+        self.calls: dict[tuple[int, int], list[cst.Call]] = {}
+        self.container_of: dict[cst.CSTNode, tuple[_Container, int]] = {}
+        for node, where in module.positions.items():
+            if isinstance(node, cst.Call):
+                key = (where.start.line, where.start.column + 1)
+                self.calls.setdefault(key, []).append(node)
+                self._container(node)
+
+    def _container(self, call: cst.Call) -> None:
+        if self.module.qualified(call.func) not in _SEQUENTIALS:
+            return
+        args = list(call.args)
+        if args and all(a.keyword is None and not a.star for a in args) and not (
+                len(args) == 1 and isinstance(args[0].value, cst.List)):
+            container = _Container(call, args, [a.value for a in args])  # nn.Sequential(a, b)
+        elif (args and isinstance(args[0].value, cst.List)
+              and (args[0].keyword is None or args[0].keyword.value == "layers")):
+            lst = args[0].value  # keras.Sequential([a, b])
+            if any(isinstance(e, cst.StarredElement) for e in lst.elements):
+                return
+            container = _Container(lst, list(lst.elements), [e.value for e in lst.elements])
+        else:
+            return
+        for index, value in enumerate(container.values):
+            self.container_of[value] = (container, index)
+
+    def call_at(self, location: Location) -> cst.Call:
+        if location.node is not None or location.cell is not None:
+            raise _Refused("no editable source here")
+        candidates = self.calls.get((location.line, location.column), [])
+        if location.end_line is not None:
+            exact = [c for c in candidates if self._ends_at(c, location)]
+            candidates = exact or candidates
+        if len(candidates) != 1:
+            raise _Refused(f"no single constructor call at line {location.line}")
+        return candidates[0]
+
+    def _ends_at(self, call: cst.Call, location: Location) -> bool:
+        end = self.module.positions[call].end
+        return (end.line, end.column + 1) == (location.end_line, location.end_column)
+
+
+class _Transformer(cst.CSTTransformer):
+    def __init__(self, arguments: dict[cst.Call, tuple[str, cst.BaseExpression]],
+                 orders: dict[cst.CSTNode, list[int | None]]) -> None:
+        self.arguments = arguments
+        self.orders = orders  # container node -> new order of element indexes (None: drop)
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        if original in self.arguments:
+            updated = _set_argument(updated, *self.arguments[original])
+        if original in self.orders:
+            updated = updated.with_changes(args=_reorder(list(updated.args),
+                                                         self.orders[original]))
+        return updated
+
+    def leave_List(self, original: cst.List, updated: cst.List) -> cst.List:
+        if original in self.orders:
+            updated = updated.with_changes(elements=_reorder(list(updated.elements),
+                                                             self.orders[original]))
+        return updated
+
+
+def _reorder(elements: list, order: list[int | None]) -> list:
+    """Elements in a new order, each with its comma (and the comment after it); the
+    element that ends up last takes the old last one's comma (the trailing-comma style)."""
+    positions = [i for i in order if i is not None]
+    result = [elements[i] for i in positions]
+    last = len(elements) - 1
+    if positions[-1] != last:
+        separator = result[-1].comma
+        result[-1] = result[-1].with_changes(comma=elements[last].comma)
+        if last in positions:
+            moved = positions.index(last)
+            result[moved] = result[moved].with_changes(comma=separator)
+    return result
+
+
+def _set_argument(call: cst.Call, name: str, value: cst.BaseExpression) -> cst.Call:
+    args = list(call.args)
+    for index, arg in enumerate(args):
+        if arg.keyword is not None and arg.keyword.value == name:
+            args[index] = arg.with_changes(value=value)
+            return call.with_changes(args=args)
+    new = cst.Arg(value=value, keyword=cst.Name(name),
+                  equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+    if args:
+        last = args[-1]
+        if isinstance(last.comma, cst.Comma):  # trailing comma: keep the layout
+            separator = args[-2].comma if len(args) > 1 else last.comma
+            args[-1] = last.with_changes(comma=separator)
+            new = new.with_changes(comma=last.comma)
+        else:
+            space = cst.SimpleWhitespace(" ")
+            args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=space))
+    return call.with_changes(args=[*args, new])
+
+
+def _literal(value: object) -> cst.BaseExpression:
+    if isinstance(value, bool) or value is None:
+        return cst.Name(repr(value))
+    if isinstance(value, (int, float, str)):
+        return cst.parse_expression(repr(value))
+    raise _Refused(f"cannot write the value {value!r}")
+
+
+def _check_argument(index: _Index, call: cst.Call, fix: Fix) -> None:
+    assert fix.argument is not None
+    if any(a.keyword is not None and a.keyword.value == fix.argument for a in call.args):
+        return
+    if any(a.star for a in call.args):
+        raise _Refused("the call passes *args or **kwargs")
+    positional = sum(1 for a in call.args if a.keyword is None)
+    slot = _ARGUMENT_SLOTS.get((fix.op, fix.argument))
+    if slot is None and positional:
+        raise _Refused(f"`{fix.argument}` may be passed by position to {fix.op}")
+    if slot is not None and positional > slot:
+        raise _Refused(f"`{fix.argument}` is passed by position")
+
+
+def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str) -> FilePlan:
+    """Plan the fixes of ``findings`` (all in this file) on ``data``; nothing is written."""
+    project = Project([path], display=lambda _: display)
+    try:
+        module = parse_python(path, project, data)
+    except InputError as error:
+        raise ValueError(f"cannot parse {display}: {error.message}") from None
+    text = module.module.code
+    encoding = module.module.encoding
+    result = FilePlan(path, text, text, encoding)
+    index = _Index(module)
+    arguments: dict[cst.Call, tuple[str, cst.BaseExpression]] = {}
+    orders: dict[cst.CSTNode, list[int | None]] = {}
+    for finding in findings:
+        fix = finding.fix
+        if fix is None:
+            continue
+        try:
+            call = index.call_at(fix.target)
+            if fix.edit is Edit.SET_ARGUMENT:
+                if call in arguments:
+                    raise _Refused("another fix edits this call")
+                _check_argument(index, call, fix)
+                arguments[call] = (fix.argument or "", _literal(fix.value))
+            else:
+                container, position = _element(index, call)
+                if container.node in orders:
+                    raise _Refused("another fix edits this Sequential")
+                order: list[int | None] = list(range(len(container.values)))
+                if fix.edit is Edit.REMOVE:
+                    if len(container.values) < 2:
+                        raise _Refused("it is the only layer of the Sequential")
+                    order[position] = None
+                else:
+                    if fix.anchor is None:
+                        raise _Refused("no layer to move after")
+                    anchor, after = _element(index, index.call_at(fix.anchor))
+                    if anchor is not container:
+                        raise _Refused("the two layers are not in one literal Sequential")
+                    order.remove(position)
+                    order.insert(order.index(after) + 1, position)
+                orders[container.node] = order
+        except _Refused as reason:
+            result.refused.append((finding, str(reason)))
+            continue
+        result.applied.append(finding)
+    if not result.applied:
+        return result
+    fixed = module.module.visit(_Transformer(arguments, orders)).code
+    try:
+        ast.parse(fixed)
+    except SyntaxError as error:  # never write code that does not parse
+        result.refused.extend((f, f"the fixed code would not parse: {error}")
+                              for f in result.applied)
+        result.applied = []
+        return result
+    result.fixed = fixed
+    return result
+
+
+def _element(index: _Index, call: cst.Call) -> tuple[_Container, int]:
+    found = index.container_of.get(call)
+    if found is None:
+        raise _Refused("the layer is not an element of a literal Sequential")
+    return found
