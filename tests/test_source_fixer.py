@@ -108,7 +108,7 @@ def test_existing_keyword_replaced():
 
 @pytest.mark.parametrize(("fix", "reason"), [
     (lambda s: _set(s, "nn.Linear(8, 2, True)", "torch.nn.Linear"), "passed by position"),
-    (lambda s: _set(s, "nn.Linear(8, 2, True)", "my.Custom"), "may be passed by position"),
+    (lambda s: _set(s, "nn.Linear(8, 2, True)", "my.Custom"), "does not construct my.Custom"),
     (lambda s: Fix(Edit.REMOVE, "d", False, _loc(s, "nn.Linear(8, 2, True)"), ""),
      "not an element of a literal Sequential"),
     (lambda s: Fix(Edit.REMOVE, "d", False, _loc(s, "nn.BatchNorm1d(2)"), ""),
@@ -153,3 +153,11 @@ def test_code_that_would_not_parse_is_never_produced(monkeypatch):
     result = _plan(source, _set(source, "nn.Linear(2, 3)", "torch.nn.Linear"))
     assert result.fixed == source and not result.applied
     assert "would not parse" in result.refused[0][1]
+
+
+def test_unknown_signature_refuses_when_positional():
+    source = "from mylib import Custom\nc = Custom(8, 2)\nd = Custom(bias=True)\n"
+    first = _plan(source, _set(source, "Custom(8, 2)", "mylib.Custom"))
+    assert "may be passed by position" in first.refused[0][1]
+    second = _plan(source, _set(source, "Custom(bias=True)", "mylib.Custom"))
+    assert second.fixed.endswith("d = Custom(bias=False)\n")

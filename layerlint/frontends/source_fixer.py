@@ -216,6 +216,10 @@ def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str) -> 
             continue
         try:
             call = index.call_at(fix.target)
+            if fix.op and index.module.qualified(call.func) != fix.op:
+                # e.g. an activation lowered from `Dense(activation=...)` shares the
+                # Dense call's location: that call is not the layer to edit.
+                raise _Refused(f"the call at line {fix.target.line} does not construct {fix.op}")
             if fix.edit is Edit.SET_ARGUMENT:
                 if call in arguments:
                     raise _Refused("another fix edits this call")
