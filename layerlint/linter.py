@@ -177,6 +177,9 @@ def _fix(paths: Sequence[Path], options: LintOptions, findings: list[Finding],
         except ValueError as error:
             result.fix_notes.append(f"not fixed: {error}")
             continue
+        except Exception as error:  # noqa: BLE001 - a crashing fixer never stops the run
+            result.internal_errors.append(f"{display}: fixer crashed: {error!r}")
+            continue
         for finding, reason in fixes.refused:
             result.fix_notes.append(
                 f"{display}:{finding.location.line}: {finding.code} not fixed: {reason}")
@@ -226,7 +229,7 @@ def _fixable(findings: list[Finding], options: LintOptions, result: LintResult
             continue
         try:
             fixes = plan(Path(display), source.data, group, display)
-        except ValueError:
+        except Exception:  # noqa: BLE001 - only a count for the summary; --fix reports it
             continue
         result.fixable.update((f, f.fix.safe) for f in fixes.applied if f.fix is not None)
     return findings

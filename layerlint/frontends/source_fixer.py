@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from layerlint.fix import Edit, Fix
 from layerlint.frontends import InputError, Project
@@ -52,7 +53,6 @@ class FilePlan:
     path: Path
     original: str
     fixed: str
-    encoding: str
     applied: list[Finding] = field(default_factory=list)
     refused: list[tuple[Finding, str]] = field(default_factory=list)
 
@@ -77,9 +77,13 @@ class _Container:
 class _Index:
     def __init__(self, module: PythonModule) -> None:
         self.module = module
+        # Exact positions (the frontends' own are cheaper and approximate): a fix is
+        # only planned for files that have one, so this cost is paid rarely.
+        wrapper = MetadataWrapper(module.module, unsafe_skip_copy=True)
+        self.positions = wrapper.resolve(PositionProvider)
         self.calls: dict[tuple[int, int], list[cst.Call]] = {}
         self.container_of: dict[cst.CSTNode, tuple[_Container, int]] = {}
-        for node, where in module.positions.items():
+        for node, where in self.positions.items():
             if isinstance(node, cst.Call):
                 key = (where.start.line, where.start.column + 1)
                 self.calls.setdefault(key, []).append(node)
@@ -115,7 +119,7 @@ class _Index:
         return candidates[0]
 
     def _ends_at(self, call: cst.Call, location: Location) -> bool:
-        end = self.module.positions[call].end
+        end = self.positions[call].end
         return (end.line, end.column + 1) == (location.end_line, location.end_column)
 
 
@@ -205,8 +209,7 @@ def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str) -> 
     except InputError as error:
         raise ValueError(f"cannot parse {display}: {error.message}") from None
     text = module.module.code
-    encoding = module.module.encoding
-    result = FilePlan(path, text, text, encoding)
+    result = FilePlan(path, text, text)
     index = _Index(module)
     arguments: dict[cst.Call, tuple[str, cst.BaseExpression]] = {}
     orders: dict[cst.CSTNode, list[int | None]] = {}
