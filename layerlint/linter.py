@@ -26,6 +26,8 @@ from layerlint.suppressions import UNUSED, scan
 
 __all__ = ["LintOptions", "LintResult", "lint"]
 
+_MAX_FIX_PASSES = 10
+
 
 @dataclass(frozen=True)
 class LintOptions:
@@ -38,6 +40,7 @@ class LintOptions:
     fix: bool = False
     unsafe_fixes: bool = False
     diff: bool = False
+    fix_pass: int = 0  # fixes are applied, then the files linted again, until none applies
 
 
 @dataclass
@@ -197,11 +200,17 @@ def _fix(paths: Sequence[Path], options: LintOptions, findings: list[Finding],
         result.fixed += len(fixes.applied)
     if not written:
         return findings
-    # Lint again: the output shows what is left, as the files now are.
-    again = lint(paths, replace(options, fix=False, unsafe_fixes=False, diff=False,
-                                baseline=None))
+    # Lint again, as the files now are: a fix can make another one applicable (two
+    # edits of one Sequential), as ruff does. The output shows what is left.
+    last_pass = options.fix_pass + 1 >= _MAX_FIX_PASSES
+    again = lint(paths, replace(options, baseline=None, fix_pass=options.fix_pass + 1,
+                                fix=options.fix and not last_pass,
+                                unsafe_fixes=options.unsafe_fixes and not last_pass))
     result.internal_errors.extend(again.internal_errors)
     result.sources = again.sources
+    result.fixed += again.fixed
+    changed = [note for note in result.fix_notes if "changed during the run" in note]
+    result.fix_notes = changed + again.fix_notes
     return again.findings
 
 
