@@ -237,7 +237,7 @@ def _fixable(findings: list[Finding], options: LintOptions, result: LintResult
         if source is None:
             continue
         try:
-            fixes = plan(Path(display), source.data, group, display)
+            fixes = plan(Path(display), source.data, group, display, each_alone=True)
         except Exception:  # noqa: BLE001 - only a count for the summary; --fix reports it
             continue
         result.fixable.update((f, f.fix.safe) for f in fixes.applied if f.fix is not None)

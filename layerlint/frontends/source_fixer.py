@@ -201,8 +201,13 @@ def _check_argument(index: _Index, call: cst.Call, fix: Fix) -> None:
         raise _Refused(f"`{fix.argument}` is passed by position")
 
 
-def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str) -> FilePlan:
-    """Plan the fixes of ``findings`` (all in this file) on ``data``; nothing is written."""
+def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str,
+         each_alone: bool = False) -> FilePlan:
+    """Plan the fixes of ``findings`` (all in this file) on ``data``; nothing is written.
+
+    With ``each_alone``, each fix is only checked as if it were the only one (which
+    findings a fix run can fix, over its passes); no fixed text is produced.
+    """
     project = Project([path], display=lambda _: display)
     try:
         module = parse_python(path, project, data)
@@ -223,6 +228,9 @@ def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str) -> 
                 # e.g. an activation lowered from `Dense(activation=...)` shares the
                 # Dense call's location: that call is not the layer to edit.
                 raise _Refused(f"the call at line {fix.target.line} does not construct {fix.op}")
+            if each_alone:
+                arguments.clear()
+                orders.clear()
             if fix.edit is Edit.SET_ARGUMENT:
                 if call in arguments:
                     raise _Refused("another fix edits this call")
@@ -250,7 +258,7 @@ def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str) -> 
             result.refused.append((finding, str(reason)))
             continue
         result.applied.append(finding)
-    if not result.applied:
+    if not result.applied or each_alone:
         return result
     fixed = module.module.visit(_Transformer(arguments, orders)).code
     try:

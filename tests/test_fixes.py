@@ -1,0 +1,153 @@
+"""--fix / --unsafe-fixes / --diff end to end, with test rules that attach fixes.
+
+The real rules' fixes (LL101, LL104, LL106) are tested in test_rule_fixes.py; these
+test rules pin the machinery: safety levels, re-linting, diff, changed files.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from layerlint import config, engine, linter
+from layerlint.cli import cli
+from layerlint.fix import Fix
+from layerlint.ir import Kind
+from layerlint.registry import all_rules
+from layerlint.rule import Rule
+
+
+class _MoveDropout(Rule):
+    code, name, message = "LL901", "test-move", "dropout before batchnorm"
+
+    def check(self, graph):
+        for dropout in graph.of_kind(Kind.DROPOUT):
+            bn = graph.first_reachable(dropout, Kind.BATCHNORM)
+            if bn is not None:
+                yield self.report(dropout, related=(bn,),
+                                  autofix=Fix.move_after(dropout, bn, safe=True))
+
+
+class _RemoveActivation(Rule):
+    code, name, message = "LL902", "test-remove", "activation after activation"
+
+    def check(self, graph):
+        for act in graph.of_kind(Kind.ACTIVATION):
+            before = graph.predecessors(act)
+            if act.op == "keras.layers.Activation" and before and \
+                    before[0].kind is Kind.ACTIVATION:
+                yield self.report(act, autofix=Fix.remove(act, safe=False))
+
+
+class _NoBias(Rule):
+    code, name, message = "LL903", "test-bias", "bias"
+
+    def check(self, graph):
+        for layer in graph.of_kind(Kind.WEIGHTED):
+            if layer.attrs.get("use_bias") is True and any(
+                    n.kind is Kind.BATCHNORM for n in graph.successors(layer)):
+                yield self.report(layer, autofix=Fix.set_argument(layer, "use_bias", False,
+                                                                   safe=False))
+
+
+SOURCE = textwrap.dedent("""\
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    model = keras.Sequential([
+        keras.Input((32,)),
+        layers.Dense(64),  # hidden
+        layers.Dropout(0.3),  # regularise
+        layers.BatchNormalization(),
+        layers.Dense(64, activation="relu"),
+        layers.Activation("relu"),
+        layers.Dense(10),
+    ])
+""")
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    rules = (*all_rules(), _MoveDropout, _RemoveActivation, _NoBias)
+    monkeypatch.setattr(linter, "all_rules", lambda: rules)
+    monkeypatch.setattr(config, "all_rules", lambda: rules)
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "model.py"
+    path.write_text(SOURCE)
+    return path
+
+
+def _check(*args: str):
+    return CliRunner().invoke(cli, ["check", *args, "model.py"])
+
+
+def _codes(result) -> list[str]:
+    return [f["code"] for f in json.loads(result.stdout)]
+
+
+def test_fixable_reported_and_json_fix_field(project):
+    result = _check()
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == (
+        "Found 2 problems (1 fixable with --fix, 1 fixable with --unsafe-fixes) "
+        "in 1 file checked.")
+    findings = json.loads(_check("--format", "json").stdout)
+    assert findings[0]["fix"] == {"edit": "move-after", "applicability": "safe",
+                                  "description": "move `Dropout(0.3)` after "
+                                                 "`BatchNormalization()`"}
+    assert project.read_text() == SOURCE
+
+
+def test_fix_applies_safe_fixes_only_and_relints(project):
+    result = _check("--format", "json", "--fix")
+    assert _codes(result) == ["LL903", "LL902"]  # the move is done; what is left
+    assert "Fixed 1 problem." in result.stderr
+    assert project.read_text() == SOURCE.replace(
+        "    layers.Dropout(0.3),  # regularise\n    layers.BatchNormalization(),\n",
+        "    layers.BatchNormalization(),\n    layers.Dropout(0.3),  # regularise\n")
+
+
+def test_unsafe_fixes_apply_everything_and_nothing_is_found_again(project):
+    result = _check("--format", "json", "--unsafe-fixes")
+    assert result.exit_code == 0, result.output
+    assert _codes(result) == []
+    fixed = project.read_text()
+    assert 'layers.Dense(64, use_bias=False),  # hidden' in fixed
+    assert "Activation" not in fixed
+    assert _codes(_check("--format", "json")) == []
+
+
+def test_diff_prints_and_writes_nothing(project):
+    result = _check("--diff", "--unsafe-fixes")
+    assert result.exit_code == 1
+    # one pass: the two edits of one Sequential conflict, the first one is shown
+    assert result.stdout == (
+        "--- a/model.py\n+++ b/model.py\n@@ -4,8 +4,8 @@\n"
+        " model = keras.Sequential([\n"
+        "     keras.Input((32,)),\n"
+        "     layers.Dense(64),  # hidden\n"
+        "+    layers.BatchNormalization(),\n"
+        "     layers.Dropout(0.3),  # regularise\n"
+        "-    layers.BatchNormalization(),\n"
+        '     layers.Dense(64, activation="relu"),\n'
+        '     layers.Activation("relu"),\n'
+        "     layers.Dense(10),\n")
+    assert "another fix edits this Sequential" in result.stderr
+    assert project.read_text() == SOURCE
+
+
+def test_file_changed_during_the_run_is_not_overwritten(project, monkeypatch):
+    real = engine.check_paths
+
+    def edit_while_linting(paths, rules):
+        result = real(paths, rules)
+        project.write_text(SOURCE + "# edited meanwhile\n")
+        return result
+
+    monkeypatch.setattr(linter, "check_paths", edit_while_linting)
+    result = _check("--unsafe-fixes")
+    assert "changed during the run" in result.stderr
+    assert project.read_text() == SOURCE + "# edited meanwhile\n"
