@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from layerlint.frontends import InputError, Project, SUFFIXES, load_graphs
+from layerlint.frontends import SUFFIXES, InputError, Project, load_graphs
 from layerlint.ir import Location
 from layerlint.rule import Finding, Rule, Severity
 

@@ -6,15 +6,16 @@ the code it reads.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import io
 import re
 import tokenize
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from layerlint.frontends import InputError, Project
 from layerlint.ir import LayerGraph, Location
@@ -50,27 +51,72 @@ def canonical(name: str) -> str:
 
 @dataclass
 class PythonModule:
-    """One parsed source file with what every frontend needs from it."""
+    """One parsed source file with what every frontend needs from it.
+
+    Positions: LibCST's PositionProvider re-generates the whole file's code, which
+    costs several times the parse. Instead, statements get their lines from
+    ``ast`` (a fast C parse), and an expression is found by its text inside its
+    statement, identical texts being taken in the order they are asked for (the
+    interpreter evaluates in source order). Results are cached per node.
+    """
 
     path: Path
     display: str
     module: cst.Module
-    positions: dict[cst.CSTNode, CodeRange]
+    text: str
     aliases: dict[str, str]  # local name -> qualified name (relative ones start with ".")
     definitions: dict[str, cst.CSTNode] = field(default_factory=dict)
-    source: bytes = b""
+    tree: ast.Module | None = field(default=None, repr=False)
+    _lines: list[str] | None = field(default=None, repr=False)
+    _statements: dict[int, tuple[int, int, int]] | None = field(default=None, repr=False)
+    _located: dict[int, Location] = field(default_factory=dict, repr=False)
+    _taken: set[tuple[int, int]] = field(default_factory=set, repr=False)
 
-    def location(self, node: cst.CSTNode) -> Location:
-        code_range = self.positions.get(node)
-        if code_range is None:
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        return self._lines
+
+    def statement_span(self, stmt: cst.CSTNode) -> tuple[int, int, int] | None:
+        """(first line, column, last line) of a statement, 1-based."""
+        if self._statements is None:
+            self._statements = {}
+            if self.tree is not None:
+                _map_statements(self.module.body, self.tree.body, self._statements)
+        return self._statements.get(id(stmt))
+
+    def location(self, node: cst.CSTNode, stmt: cst.CSTNode | None = None) -> Location:
+        cached = self._located.get(id(node))
+        if cached is not None:
+            return cached
+        span = self.statement_span(node) or (self.statement_span(stmt) if stmt else None)
+        if span is None:
             return Location(self.display, 1, 1)
-        return Location(
-            self.display,
-            code_range.start.line,
-            code_range.start.column + 1,
-            code_range.end.line,
-            code_range.end.column + 1,
-        )
+        first, column, last = span
+        if node is not stmt and self.statement_span(node) is None:
+            found = self._search(node, first, last) or self._search(node, 1, len(self.lines))
+            if found is not None:
+                first, column, last = found
+        location = Location(self.display, first, column, last)
+        self._located[id(node)] = location
+        return location
+
+    def _search(self, node: cst.CSTNode, first: int, last: int) -> tuple[int, int, int] | None:
+        code = self.module.code_for_node(node).strip()
+        head = code.split("\n", 1)[0]
+        if not head:
+            return None
+        extra_lines = code.count("\n")
+        for number in range(first, min(last, len(self.lines)) + 1):
+            line = self.lines[number - 1]
+            start = line.find(head)
+            while start != -1:
+                if (number, start) not in self._taken:
+                    self._taken.add((number, start))
+                    return number, start + 1, number + extra_lines
+                start = line.find(head, start + 1)
+        return None
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
@@ -101,32 +147,84 @@ def _decode(data: bytes) -> str:
         raise InputError(f"cannot decode file: {error}") from None
 
 
+_BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _child_blocks(stmt: cst.CSTNode) -> Iterator[tuple[str, list]]:
+    """The statement lists nested in a compound statement, in source order."""
+    for name in _BLOCK_FIELDS:
+        value = getattr(stmt, name, None)
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):  # handlers, cases
+            for item in value:
+                yield name, list(item.body.body)
+        elif isinstance(value, cst.If):  # elif
+            yield name, [value]
+        elif hasattr(value, "body"):
+            inner = value.body
+            yield name, list(inner.body) if hasattr(inner, "body") else list(inner)
+
+
+def _statements(body: list) -> Iterator[cst.CSTNode]:
+    """Every statement, nested ones included, without visiting expressions."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, cst.SimpleStatementLine):
+            yield from stmt.body
+        else:
+            for _, block in _child_blocks(stmt):
+                yield from _statements(block)
+
+
+def _map_statements(cst_body: list, ast_body: list, out: dict[int, tuple[int, int, int]]) -> None:
+    """Pair LibCST statements with ``ast`` statements to learn their lines."""
+    index = 0
+    for stmt in cst_body:
+        if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            count = len(stmt.body)
+            nodes = ast_body[index:index + count]
+            index += count
+            if not nodes:
+                return
+            out[id(stmt)] = (nodes[0].lineno, nodes[0].col_offset + 1,
+                             nodes[-1].end_lineno or nodes[-1].lineno)
+            for small, node in zip(stmt.body, nodes):
+                out[id(small)] = (node.lineno, node.col_offset + 1, node.end_lineno or node.lineno)
+            continue
+        if index >= len(ast_body):
+            return
+        node = ast_body[index]
+        index += 1
+        out[id(stmt)] = (node.lineno, node.col_offset + 1, node.end_lineno or node.lineno)
+        for name, block in _child_blocks(stmt):
+            if name in ("handlers", "cases"):
+                continue
+            target = getattr(node, name, None) or []
+            _map_statements(block, target, out)
+        if isinstance(stmt, cst.Try):
+            for handler, ast_handler in zip(stmt.handlers, getattr(node, "handlers", [])):
+                _map_statements(list(handler.body.body), ast_handler.body, out)
+
+
 def _collect_aliases(module: cst.Module) -> dict[str, str]:
     aliases: dict[str, str] = {}
-
-    class Visitor(cst.CSTVisitor):
-        def visit_Import(self, node: cst.Import) -> bool:
-            for alias in node.names:
+    for stmt in _statements(list(module.body)):
+        if isinstance(stmt, cst.Import):
+            for alias in stmt.names:
                 full = _dotted(alias.name)
                 if alias.asname is not None:
                     aliases[_dotted(alias.asname.name)] = full
                 else:
                     head = full.split(".")[0]
                     aliases[head] = head
-            return False
-
-        def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-            base = "." * len(node.relative) + (_dotted(node.module) if node.module else "")
-            if isinstance(node.names, cst.ImportStar):
-                return False
-            for alias in node.names:
+        elif isinstance(stmt, cst.ImportFrom) and not isinstance(stmt.names, cst.ImportStar):
+            base = "." * len(stmt.relative) + (_dotted(stmt.module) if stmt.module else "")
+            for alias in stmt.names:
                 name = _dotted(alias.name)
                 local = _dotted(alias.asname.name) if alias.asname else name
                 joined = f"{base}.{name}" if base and not base.endswith(".") else base + name
                 aliases[local] = joined
-            return False
-
-    module.visit(Visitor())
     return aliases
 
 
@@ -150,10 +248,19 @@ def parse_python(path: Path, project: Project, data: bytes | None = None) -> Pyt
         if data is None:
             data = path.read_bytes()
         text = _decode(data)
+        # ast first: it is ten times cheaper, gives statement lines, and rejects what
+        # crashes or stalls LibCST's parser (very deep nesting, huge operator chains).
+        try:
+            tree = ast.parse(text)
+        except SyntaxError as error:
+            raise InputError(f"syntax error: {error.msg}", error.lineno or 1,
+                             error.offset or 1) from None
+        except (RecursionError, MemoryError):
+            raise InputError("expression nested too deeply to parse") from None
+        except ValueError as error:
+            raise InputError(f"cannot parse file: {error}") from None
         try:
             module = cst.parse_module(text)
-            wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-            positions = dict(wrapper.resolve(PositionProvider))
         except cst.ParserSyntaxError as error:
             raise InputError(
                 f"syntax error: {error.message}", error.raw_line, error.raw_column + 1
@@ -174,10 +281,10 @@ def parse_python(path: Path, project: Project, data: bytes | None = None) -> Pyt
             path=path,
             display=project.display(path),
             module=module,
-            positions=positions,
+            text=text,
+            tree=tree,
             aliases=_collect_aliases(module),
             definitions=definitions,
-            source=data,
         )
     project.cache[key] = result
     if isinstance(result, InputError):
@@ -192,6 +299,14 @@ def resolve_import(origin: PythonModule, qualified: str, project: Project) -> tu
     ``models.blocks.BasicBlock`` (absolute) against each ancestor folder in turn.
     Nothing is imported.
     """
+    key = ("import", origin.path, qualified)
+    if key not in project.cache:
+        project.cache[key] = _resolve_import(origin, qualified, project)
+    return project.cache[key]  # type: ignore[return-value]
+
+
+def _resolve_import(origin: PythonModule, qualified: str,
+                    project: Project) -> tuple[PythonModule, str] | None:
     module_part, _, name = qualified.rpartition(".")
     if not name:
         return None
@@ -218,10 +333,8 @@ def resolve_import(origin: PythonModule, qualified: str, project: Project) -> tu
                 return None
             if name in target.definitions:
                 return target, name
-            reexport = target.aliases.get(name)
+            reexport = target.aliases.get(name)  # ``from .blocks import Block`` in __init__
             if reexport and reexport != qualified:
-                if reexport.startswith("."):
-                    return resolve_import(target, reexport, project)
                 return resolve_import(target, reexport, project)
             return None
     return None
