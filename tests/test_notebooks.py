@@ -49,7 +49,7 @@ def test_parse_error_points_at_cell_and_line(tmp_path, monkeypatch):
     [finding] = json.loads(result.stdout)
     assert (finding["code"], finding["cell"], finding["line"]) == ("LL001", 3, 4)
     text = CliRunner().invoke(cli, ["check", "nb.ipynb"]).stdout
-    assert text.startswith("nb.ipynb:cell 3:4:1: LL001")
+    assert text.startswith("nb.ipynb:cell 3:4:5: LL001")  # the unclosed "("
 
 
 def test_suppression_in_a_cell(tmp_path, monkeypatch):

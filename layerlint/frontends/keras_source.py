@@ -415,7 +415,7 @@ class _Interpreter:
         return text
 
     def _loc(self, frame: _Frame, node: cst.CSTNode) -> Location:
-        return frame.module.location(node)
+        return frame.module.location(node, frame.stmt)
 
     # ---- statements ---------------------------------------------------------------
 
