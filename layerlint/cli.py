@@ -152,7 +152,46 @@ def explain(code: str) -> None:
         parts += ["", "## Example", "```python", rule.invalid[0].display(), "```"]
     if rule.valid:
         parts += ["", "## Use instead", "```python", rule.valid[0].display(), "```"]
+    from layerlint.evidence.report import describe_reference
+
+    reference = describe_reference(rule.code)
+    if reference:
+        parts += ["", "## Reference evidence result", reference]
     click.echo("\n".join(parts))
+
+
+@cli.command()
+@click.argument("codes", nargs=-1)
+@click.option("--mode", type=click.Choice(["quick", "full", "smoke"]), default="quick",
+              show_default=True, help="quick: CPU-sized; full: GPU-sized, with controls.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--seeds", type=click.IntRange(2, 1000), default=None,
+              help="Seeds per arm (default: the module's, per mode).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("layerlint-evidence"),
+              show_default=True, help="Report folder (JSON, Markdown, PNG); reruns resume.")
+@click.option("--data", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=None, help="Local MNIST or CIFAR-10 in torchvision's layout.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Trials in parallel processes.")
+@click.option("--study", type=click.Choice(["seed-orderings"]), default=None,
+              help="Run a study instead of the rule modules.")
+def verify(codes: tuple[str, ...], mode: str, device: str, seeds: int | None, out: Path,
+           data: Path | None, jobs: int, study: str | None) -> None:
+    """Re-run the evidence behind rules (needs torch: the verify extra)."""
+    from layerlint.evidence import runner
+
+    options = runner.VerifyOptions(codes=codes, mode=mode, device=device, seeds=seeds,
+                                   out=out, data=data, jobs=jobs, study=study)
+    try:
+        results = runner.verify(options, echo=lambda text: click.echo(text, err=True))
+    except runner.MissingTorch as error:
+        click.echo(f"layerlint: {error}", err=True)
+        sys.exit(EXIT_ERROR)
+    except (ValueError, RuntimeError) as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(runner.render_table(results))
+    click.echo(f"Reports written to {out}/")
 
 
 def main() -> None:

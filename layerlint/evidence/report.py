@@ -1,0 +1,202 @@
+"""Render evidence reports (table rows, Markdown, plots) and compare with the bundled
+reference result. Torch-free: ``layerlint explain`` uses it."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["compare_reference", "describe_reference", "effect_text", "load_reference",
+           "markdown", "plots", "table_row"]
+
+REFERENCE_NAME = "reference.json"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}g}" if abs(value) < 1e-3 and value \
+        else f"{value:.{digits}f}"
+
+
+def effect_text(primary: dict) -> str:
+    """'+0.778 [0.763, 0.793] log ratio' or the exact measurement."""
+    if primary.get("exact"):
+        return f"exact: {primary['value']:.3g}"
+    scale = primary.get("scale", 1.0) or 1.0
+    low, high = primary["ci"]
+    unit = f" {primary['unit']}" if primary.get("unit") else ""
+    return (f"{primary['mean'] * scale:+.3f} [{low * scale:+.3f}, {high * scale:+.3f}]{unit}")
+
+
+def verdict_text(report: dict) -> str:
+    primary = report["primary"]
+    if report.get("withheld"):
+        return "withheld (control failed)"
+    text = primary["verdict"] + (" (exact)" if primary.get("exact") else "")
+    if primary.get("note") == "smaller than delta":
+        text += ", < delta"
+    return text
+
+
+def table_row(report: dict) -> dict[str, str]:
+    primary = report["primary"]
+    return {"rule": report["code"], "endpoint": primary["name"],
+            "effect (95% CI)": effect_text(primary),
+            "seeds": str(primary["n"]) if not primary.get("exact") else "-",
+            "verdict": verdict_text(report)}
+
+
+def _rule_folder(code: str):
+    root = resources.files("layerlint.rules")
+    for entry in root.iterdir():
+        if entry.is_dir() and entry.name.startswith(code.lower() + "_"):
+            return entry
+    return None
+
+
+def load_reference(code: str) -> dict | None:
+    folder = _rule_folder(code)
+    if folder is None:
+        return None
+    entry = folder / REFERENCE_NAME
+    if not entry.is_file():
+        return None
+    try:
+        return json.loads(entry.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+
+
+def _setting(report: dict) -> str:
+    device = report["device"]
+    return (f"{report['mode']} mode, {device['type']} ({device.get('name') or '?'}), "
+            f"torch {report['versions']['torch']}, {report['date'][:10]}")
+
+
+def compare_reference(report: dict, reference: dict | None) -> tuple[str, str]:
+    """'reproduced' when the verdict matches and the CIs overlap (exact: same verdict)."""
+    if reference is None:
+        return "no reference", ""
+    fresh, ref = report["primary"], reference["primary"]
+    setting = f"reference: {_setting(reference)}"
+    if fresh["name"] != ref["name"]:
+        return "differs", f"primary endpoint changed ({ref['name']!r}); {setting}"
+    if fresh["verdict"] != ref["verdict"]:
+        return "differs", f"verdict {fresh['verdict']} vs reference {ref['verdict']}; {setting}"
+    if not fresh.get("exact") and fresh["ci"] and ref["ci"]:
+        low, high = fresh["ci"]
+        ref_low, ref_high = ref["ci"]
+        if high < ref_low or low > ref_high:
+            return "differs", (f"same verdict, but the CI does not overlap the reference "
+                               f"{effect_text(ref)}; {setting}")
+    return "reproduced", setting
+
+
+def describe_reference(code: str) -> str | None:
+    """The bundled reference result as Markdown lines for ``layerlint explain``."""
+    reference = load_reference(code)
+    if reference is None:
+        return None
+    primary = reference["primary"]
+    lines = [f"- {primary['name']}: **{verdict_text(reference)}**, {effect_text(primary)}"
+             + (f", {primary['n']} seeds" if not primary.get("exact") else "")]
+    for comparison in reference.get("comparisons", [])[1:]:
+        c, s = comparison["comparison"], comparison["summary"]
+        lines.append(f"- {c['name']} (secondary): {s['verdict']}, "
+                     f"{effect_text({**c, **s, 'ci': [s['ci_low'], s['ci_high']]})}")
+    for check in reference.get("exact", []):
+        if not check.get("primary"):
+            lines.append(f"- {check['name']} (exact): {check['verdict']}, "
+                         f"{check['endpoint']} = {check['value']:.4g}")
+    lines.append(f"- recorded: {_setting(reference)}; rerun with "
+                 f"`layerlint verify {code}`")
+    return "\n".join(lines)
+
+
+def markdown(report: dict, reference_status: tuple[str, str] | None = None) -> str:
+    out = [f"# {report['code']} evidence ({report['mode']} mode)", "",
+           report.get("question", ""), "",
+           f"- device: {report['device']['type']} ({report['device'].get('name')}), "
+           f"threads {report['device'].get('threads')}",
+           f"- versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+           f"- date: {report['date']}, wall time {report.get('wall_s')} s",
+           "- datasets: " + ", ".join(f"{k} (sha256 {v['sha256'][:12]}…, pinned "
+                                      f"{v['pinned']})" for k, v in report["datasets"].items()),
+           f"- primary verdict: **{verdict_text(report)}**, {effect_text(report['primary'])}"]
+    if reference_status:
+        out.append(f"- against the bundled reference: {reference_status[0]} "
+                   f"({reference_status[1]})")
+    if report["exact"]:
+        out += ["", "## Exact checks", "", "| check | endpoint | value | verdict |",
+                "|---|---|---|---|"]
+        for e in report["exact"]:
+            out.append(f"| {e['name']} | {e['endpoint']} | {e['value']:.4g} | {e['verdict']} |")
+    if report["comparisons"]:
+        out += ["", "## Paired comparisons (A - B, positive = flagged arm worse)", "",
+                "| comparison | A | B | mean [95% CI] | d_z | Wilcoxon p | A worse | verdict |",
+                "|---|---|---|---|---|---|---|---|"]
+        for c in report["comparisons"]:
+            comp, s = c["comparison"], c["summary"]
+            scale = comp["scale"]
+            out.append(
+                f"| {comp['name']} | {'/'.join(comp['a'])} | {'/'.join(comp['b'])} | "
+                f"{s['mean'] * scale:+.4f} [{s['ci_low'] * scale:+.4f}, "
+                f"{s['ci_high'] * scale:+.4f}] {comp['unit']} | {_num(s['d_z'], 2)} | "
+                f"{_num(s['wilcoxon_p'], 3)} | {s['worse_in']} of {s['n']} | "
+                f"{s['verdict']}{' (' + s['note'] + ')' if s['note'] else ''} |")
+    if report["controls"]:
+        out += ["", "## Controls", ""]
+        out += [f"- {c['name']}: {'passed' if c['passed'] else 'FAILED'}"
+                for c in report["controls"]]
+    out += ["", "Per-seed values are in the JSON report."]
+    return "\n".join(out) + "\n"
+
+
+def plots(report: dict, out_dir: Path) -> list[Path]:
+    """Paired differences per seed with the CI, and training curves; [] without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    comparisons = report["comparisons"]
+    if comparisons:
+        fig, axes = plt.subplots(1, len(comparisons), figsize=(3.2 * len(comparisons), 3),
+                                 squeeze=False)
+        for ax, c in zip(axes[0], comparisons, strict=True):
+            comp, s, scale = c["comparison"], c["summary"], c["comparison"]["scale"]
+            diffs = [d * scale for d in c["diffs"]]
+            ax.scatter(range(len(diffs)), diffs, s=12)
+            ax.axhline(0, color="grey", lw=0.8)
+            ax.axhspan(s["ci_low"] * scale, s["ci_high"] * scale, alpha=0.25,
+                       label="95% CI of mean")
+            for sign in (-1, 1):
+                ax.axhline(sign * comp["delta"] * scale, color="red", ls=":", lw=0.8)
+            ax.set_title(f"{comp['name']}\n{s['verdict']}", fontsize=8)
+            ax.set_xlabel("seed", fontsize=8)
+            ax.set_ylabel(f"A - B ({comp['unit']})", fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"{report['code']}_differences.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    curves = {arm: [row[arm]["train_loss"] for row in report["trials"].values()
+                    if isinstance(row.get(arm, {}).get("train_loss"), list)]
+              for arm in report["arms"]}
+    if any(curves.values()):
+        fig, ax = plt.subplots(figsize=(4.5, 3))
+        for arm, runs in curves.items():
+            for i, run in enumerate(runs):
+                ax.plot(range(1, len(run) + 1), run, lw=0.7, alpha=0.6,
+                        color=f"C{report['arms'].index(arm)}", label=arm if i == 0 else None)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out_dir / f"{report['code']}_training.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written

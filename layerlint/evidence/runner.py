@@ -1,0 +1,125 @@
+"""``layerlint verify``: discover evidence modules, run them, summarise.
+
+The CLI passes ``echo``; nothing here exits. torch is imported only after
+``require_torch`` has succeeded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["INSTALL_HINT", "MissingTorch", "VerifyOptions", "discover", "require_torch",
+           "verify"]
+
+INSTALL_HINT = "pip install 'layerlint[verify]'"
+_FOLDER = re.compile(r"^(ll\d{3})_\w+$")
+
+
+class MissingTorch(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    codes: tuple[str, ...] = ()
+    mode: str = "quick"
+    device: str = "auto"
+    seeds: int | None = None
+    out: Path = Path("layerlint-evidence")
+    data: Path | None = None
+    jobs: int = 1
+    study: str | None = None
+    threads: int = 1
+    progress: bool = True
+
+
+def require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise MissingTorch(f"`layerlint verify` needs torch: {INSTALL_HINT}") from None
+
+
+def discover() -> dict[str, str]:
+    """Rule code -> evidence module name, for every ``rules/<folder>/evidence.py``.
+
+    Folders are scanned on disk, so a rule folder that has only its evidence (no
+    ``__init__.py`` yet: a namespace package) is found too.
+    """
+    import layerlint.rules as package
+
+    found: dict[str, str] = {}
+    for root in package.__path__:
+        for folder in sorted(Path(root).iterdir()):
+            match = _FOLDER.match(folder.name)
+            if match and (folder / "evidence.py").is_file():
+                found[match.group(1).upper()] = f"{package.__name__}.{folder.name}.evidence"
+    return dict(sorted(found.items()))
+
+
+def select(codes: tuple[str, ...], available: dict[str, str]) -> list[str]:
+    """Codes or prefixes (LL1, LL101); empty selects every module."""
+    if not codes:
+        return list(available)
+    chosen: list[str] = []
+    for raw in codes:
+        key = raw.strip().upper()
+        matched = [code for code in available if code.startswith(key)] if key else []
+        if not key.startswith("LL") or not matched:
+            raise ValueError(f"no evidence module for {raw!r}; available: "
+                             f"{', '.join(available)}")
+        chosen += [c for c in matched if c not in chosen]
+    return chosen
+
+
+def verify(options: VerifyOptions, echo: Callable[[str], None]) -> list[dict]:
+    """Run the selected modules; return one result dict per rule (report + status)."""
+    require_torch()
+    from layerlint.evidence import report as _report
+    from layerlint.evidence.context import Context, configure_determinism, resolve_device
+    from layerlint.evidence.harness import run_module
+
+    device = resolve_device(options.device)
+    configure_determinism(device, options.threads)
+    ctx = Context(mode=options.mode, device=device, data_dir=options.data)
+    options.out.mkdir(parents=True, exist_ok=True)
+    if options.study:
+        from layerlint.evidence import study
+
+        return [study.run(options.study, ctx, options, echo)]
+    available = discover()
+    results = []
+    for code in select(options.codes, available):
+        module = importlib.import_module(available[code])
+        echo(f"{code}: running {options.mode} mode on {device} ...")
+        report = run_module(module, ctx, options.out, seeds=options.seeds,
+                            progress=options.progress, jobs=options.jobs)
+        status = _report.compare_reference(report, _report.load_reference(code))
+        (options.out / f"{code}.md").write_text(_report.markdown(report, status),
+                                                encoding="utf-8")
+        pngs = _report.plots(report, options.out)
+        results.append({"report": report, "reference": status, "plots": pngs})
+    return results
+
+
+def render_table(results: list[dict]) -> str:
+    from layerlint.evidence.report import table_row
+
+    rows = []
+    for result in results:
+        row = table_row(result["report"])
+        row["reference"] = result["reference"][0]
+        rows.append(row)
+    if not rows:
+        return ""
+    headers = list(rows[0])
+    widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in headers}
+    line = "  ".join(h.ljust(widths[h]) for h in headers)
+    body = ["  ".join(r[h].ljust(widths[h]) for h in headers) for r in rows]
+    notes = [f"{r['report']['code']} vs reference: {r['reference'][0]} ({r['reference'][1]})"
+             for r in results if r["reference"][1]]
+    return "\n".join([line, "  ".join("-" * widths[h] for h in headers), *body, "", *notes])

@@ -1,0 +1,95 @@
+"""Paired statistics and the verdict logic of EVIDENCE.md §3.1.
+
+Every comparison is a vector of per-seed differences d_s = metric(A_s) - metric(B_s),
+oriented so that a positive value means the flagged arm A is worse. Pure numpy/scipy:
+no torch, so the logic is testable (and importable) without the verify extra.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+__all__ = ["Summary", "decide", "required_seeds", "summarize"]
+
+SUPPORTED = "supported"
+CONTRADICTED = "contradicted"
+EQUIVALENT = "equivalent"
+INCONCLUSIVE = "inconclusive"
+VERDICTS = (SUPPORTED, CONTRADICTED, EQUIVALENT, INCONCLUSIVE)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    n: int
+    mean: float
+    ci_low: float
+    ci_high: float
+    sd: float
+    d_z: float | None  # Cohen's d_z; None when every difference is identical
+    wilcoxon_p: float | None  # None when it is undefined (all differences zero, n < 2)
+    worse_in: int  # seeds where A was worse (d > 0)
+    delta: float
+    verdict: str
+    note: str  # "smaller than delta", or the seeds full mode would need
+    needed_n: int | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def decide(ci_low: float, ci_high: float, delta: float) -> tuple[str, str]:
+    """Verdict from the 95% CI of the mean difference and the smallest effect of interest.
+
+    Order matters: a CI above zero is "supported" even when it is also inside (-delta,
+    delta); then the note says the effect is smaller than delta.
+    """
+    if ci_low > 0:
+        return SUPPORTED, ("smaller than delta" if ci_high < delta else "")
+    if ci_high < 0:
+        return CONTRADICTED, ("smaller than delta" if ci_low > -delta else "")
+    if -delta < ci_low and ci_high < delta:
+        return EQUIVALENT, ""
+    return INCONCLUSIVE, ""
+
+
+def required_seeds(sd: float, delta: float) -> int | None:
+    """Seeds to detect an effect of size delta with 80% power (two-sided 5%), normal approx."""
+    if not (sd > 0 and delta > 0) or not math.isfinite(sd):
+        return None
+    return max(3, math.ceil(((1.959964 + 0.841621) * sd / delta) ** 2) + 1)
+
+
+def summarize(diffs: Sequence[float], delta: float) -> Summary:
+    """Mean paired difference with its 95% t-interval, d_z, Wilcoxon p and the verdict."""
+    import numpy as np
+    from scipy import stats
+
+    d = np.asarray([float(x) for x in diffs], dtype=np.float64)
+    n = int(d.size)
+    if n == 0:
+        raise ValueError("no paired differences to summarize")
+    mean = float(d.mean())
+    sd = float(d.std(ddof=1)) if n > 1 else math.nan
+    if n > 1 and sd > 0:
+        half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+        d_z: float | None = mean / sd
+    elif n > 1:  # identical differences: the interval collapses to the point
+        half, d_z = 0.0, None
+    else:
+        half, d_z = math.inf, None
+    low, high = mean - half, mean + half
+    wilcoxon_p: float | None = None
+    if n > 1 and np.any(d != 0):
+        try:
+            wilcoxon_p = float(stats.wilcoxon(d).pvalue)
+        except ValueError:
+            wilcoxon_p = None
+    verdict, note = decide(low, high, delta)
+    needed = required_seeds(sd, delta) if verdict == INCONCLUSIVE else None
+    if needed is not None:
+        note = f"about {needed} seeds would resolve delta={delta:g}"
+    return Summary(n=n, mean=mean, ci_low=low, ci_high=high, sd=sd, d_z=d_z,
+                   wilcoxon_p=wilcoxon_p, worse_in=int((d > 0).sum()), delta=delta,
+                   verdict=verdict, note=note, needed_n=needed)
