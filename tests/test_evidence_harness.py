@@ -1,0 +1,238 @@
+"""Evidence smoke mode: every module on CPU with a tiny budget. Asserts the mechanics
+(pairing, determinism, resume, atomic writes, report schema), never the verdicts."""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from layerlint.evidence import data as evidence_data  # noqa: E402
+from layerlint.evidence import parallel  # noqa: E402
+from layerlint.evidence.context import Context, configure_determinism  # noqa: E402
+from layerlint.evidence.harness import atomic_write_json, run_module  # noqa: E402
+from layerlint.evidence.runner import discover  # noqa: E402
+from layerlint.evidence.stats import VERDICTS  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+RULE_CODES = ["LL101", "LL102", "LL103", "LL104", "LL105", "LL106", "LL107", "LL201",
+              "LL202", "LL203", "LL301", "LL302"]
+REPORT_KEYS = {"schema", "code", "module", "question", "mode", "device", "versions",
+               "config_key", "arms", "paired_init", "seeds", "trials", "exact",
+               "comparisons", "controls", "datasets", "withheld", "complete", "primary",
+               "date", "wall_s", "trial_wall_s", "resumed_trials"}
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    configure_determinism(torch.device("cpu"), 1)
+    return Context(mode="smoke")
+
+
+def _module(code: str):
+    return importlib.import_module(discover()[code])
+
+
+def _strip(trials: dict) -> dict:
+    return {seed: {arm: {k: v for k, v in m.items() if not k.startswith("_")}
+                   for arm, m in row.items()} for seed, row in trials.items()}
+
+
+def test_every_rule_has_an_evidence_module():
+    assert set(RULE_CODES) <= set(discover())
+
+
+@pytest.mark.parametrize("code", RULE_CODES)
+def test_smoke_run(code, ctx, tmp_path):
+    module = _module(code)
+    doc = " ".join((module.__doc__ or "").lower().split())
+    for words in (("question",), ("arms",) if module.ARMS else ("exact checks",),
+                  ("primary",), ("pass criterion",), ("smallest effect of interest", "exact")):
+        assert any(w in doc for w in words), f"{code} docstring lacks {words!r}"
+    report = run_module(module, ctx, tmp_path, progress=False, controls=True)
+    on_disk = json.loads((tmp_path / f"{code}.json").read_text(), parse_constant=pytest.fail)
+    assert on_disk["complete"] and set(on_disk) == REPORT_KEYS
+    assert on_disk["datasets"] and all(d["sha256"] for d in on_disk["datasets"].values())
+    assert report["primary"]["verdict"] in VERDICTS
+    n = module.SEEDS["smoke"]
+    assert sorted(report["trials"]) == [str(s) for s in range(n)]
+    for row in report["trials"].values():
+        assert set(row) == set(module.ARMS)
+        if module.PAIRED_INIT:  # identical initial weights across arms
+            assert len({metrics["init_hash"] for metrics in row.values()}) == 1
+    for comparison in report["comparisons"]:
+        assert len(comparison["diffs"]) == n
+        assert comparison["summary"]["verdict"] in VERDICTS
+    for check in report["exact"]:
+        assert check["verdict"] in ("supported", "equivalent", "contradicted")
+    # the determinism control reran one trial bit-for-bit
+    assert all(c["passed"] for c in report["controls"] if c["name"].startswith("determinism"))
+    assert (module.ARMS == ()) == (not any(c["name"].startswith("determinism")
+                                           for c in report["controls"]))
+
+
+def test_same_seed_same_numbers(ctx, tmp_path):
+    module = _module("LL101")
+    first = run_module(module, ctx, tmp_path / "a", progress=False, controls=False)
+    second = run_module(module, ctx, tmp_path / "b", progress=False, controls=False)
+    assert _strip(first["trials"]) == _strip(second["trials"])
+    assert first["comparisons"] == second["comparisons"]
+
+
+def test_ll301_weights_identical_across_momenta(ctx, tmp_path):
+    report = run_module(_module("LL301"), ctx, tmp_path, progress=False, controls=False)
+    for row in report["trials"].values():
+        assert len({m["final_hash"] for m in row.values()}) == 1
+
+
+def test_resume_after_interruption(ctx, tmp_path):
+    module = _module("LL105")  # 4 arms x 2 seeds
+    calls: list[tuple[int, str]] = []
+    serial = parallel.make_runner(module, ctx)
+
+    def interrupted(pending):
+        for index, item in enumerate(serial(pending)):
+            if index == 3:
+                raise KeyboardInterrupt
+            calls.append(item[:2])
+            yield item
+
+    with pytest.raises(KeyboardInterrupt):
+        run_module(module, ctx, tmp_path, progress=False, run_trial=interrupted)
+    partial = json.loads((tmp_path / "LL105.json").read_text())
+    assert not partial["complete"]
+    assert sum(len(row) for row in partial["trials"].values()) == 3
+
+    resumed: list[tuple[int, str]] = []
+
+    def counting(pending):
+        for item in serial(pending):
+            resumed.append(item[:2])
+            yield item
+
+    report = run_module(module, ctx, tmp_path, progress=False, run_trial=counting)
+    assert report["complete"] and report["resumed_trials"] == 3
+    assert len(resumed) == 5 and not set(resumed) & set(calls)
+    fresh = run_module(module, ctx, tmp_path / "fresh", progress=False)
+    assert _strip(report["trials"]) == _strip(fresh["trials"])
+
+
+def test_parallel_jobs_give_the_same_numbers(ctx, tmp_path):
+    module = _module("LL106")
+    serial = run_module(module, ctx, tmp_path / "serial", progress=False)
+    jobs = run_module(module, ctx, tmp_path / "jobs", progress=False, jobs=2)
+    assert _strip(serial["trials"]) == _strip(jobs["trials"])
+
+
+def test_atomic_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+    atomic_write_json(path, {"a": 1})
+
+    def boom(*_args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        atomic_write_json(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temp file left
+    monkeypatch.undo()
+    with pytest.raises(TypeError):  # unserialisable payload: nothing written
+        atomic_write_json(path, {"a": object()})
+    assert json.loads(path.read_text()) == {"a": 1}
+    atomic_write_json(path, {"nan": float("nan")})
+    assert json.loads(path.read_text()) == {"nan": None}
+
+
+def _idx(path: Path, array, gz: bool) -> None:
+    import numpy as np
+
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape)
+    raw = header + np.asarray(array, dtype=np.uint8).tobytes()
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+
+
+def test_local_mnist_in_torchvision_layout(tmp_path):
+    import numpy as np
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 40), ("t10k", 10)):
+        _idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28)), False)
+        _idx(raw / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 10, True)
+    ds = evidence_data.load("image", tmp_path)
+    assert ds.name == "mnist" and ds.image_shape == (1, 28, 28)
+    assert len(ds.y_train) + len(ds.y_test) == 50 and ds.x_train.shape[1] == 784
+    assert ds.pinned is None
+    (raw / "t10k-images-idx3-ubyte").write_bytes(b"\0\0\x08\x03" + b"\0" * 12 + b"x")
+    with pytest.raises(evidence_data.DataError, match="truncated"):
+        evidence_data.load("image", tmp_path)
+
+
+def test_cifar_batches_cannot_run_code(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps({b"data": Evil(), b"labels": [0]}))
+    with pytest.raises(evidence_data.DataError, match="refusing to unpickle"):
+        evidence_data.load("image", tmp_path)
+
+
+def test_bundled_datasets_match_their_pinned_hashes():
+    assert evidence_data.load("digits").pinned is True
+    assert evidence_data.load("breast_cancer").pinned is True
+
+
+def test_verify_without_torch_exits_2():
+    code = ("import sys; sys.modules['torch'] = None; sys.argv = ['layerlint', 'verify', "
+            "'LL101']; from layerlint.cli import main; main()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert "pip install 'layerlint[verify]'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_report_and_runner_do_not_import_torch():
+    code = ("import sys; import layerlint.evidence.report, layerlint.evidence.runner, "
+            "layerlint.evidence.stats; print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_verify_command_smoke(tmp_path):
+    from click.testing import CliRunner
+
+    from layerlint.cli import cli
+
+    result = CliRunner().invoke(cli, ["verify", "LL302", "LL201", "--mode", "smoke",
+                                      "--device", "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["rule", "endpoint", "effect"]
+    assert any(line.startswith("LL201") for line in lines)
+    assert any(line.startswith("LL302") and "supported (exact)" in line for line in lines)
+    for name in ("LL302.json", "LL302.md", "LL201.json", "LL201.md"):
+        assert (tmp_path / name).is_file()
+    bad = CliRunner().invoke(cli, ["verify", "LL999", "--mode", "smoke", "--out",
+                                   str(tmp_path)])
+    assert bad.exit_code == 2 and "no evidence module" in bad.output

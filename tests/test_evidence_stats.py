@@ -1,0 +1,89 @@
+"""Verdict logic of EVIDENCE.md §3.1 on constructed samples (no torch needed)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("scipy")
+
+from layerlint.evidence.report import compare_reference, effect_text  # noqa: E402
+from layerlint.evidence.stats import decide, summarize  # noqa: E402
+
+
+def _sample(mean: float, sd: float, n: int = 10, seed: int = 0) -> list[float]:
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal(n)
+    noise = (noise - noise.mean()) / noise.std(ddof=1)  # exact mean and sd
+    return list(mean + sd * noise)
+
+
+def test_clear_effect_is_supported():
+    s = summarize(_sample(0.05, 0.01), delta=0.01)
+    assert s.verdict == "supported" and s.note == ""
+    assert s.ci_low > 0.01 and s.worse_in == 10
+    assert s.d_z == pytest.approx(5.0)
+    assert s.wilcoxon_p is not None and s.wilcoxon_p < 0.01
+
+
+def test_small_but_real_effect_is_supported_below_delta():
+    s = summarize(_sample(0.003, 0.001), delta=0.01)
+    assert (s.verdict, s.note) == ("supported", "smaller than delta")
+
+
+def test_zero_effect_with_tight_ci_is_equivalent():
+    s = summarize(_sample(0.0, 0.002), delta=0.01)
+    assert s.verdict == "equivalent"
+    assert -0.01 < s.ci_low < 0 < s.ci_high < 0.01
+
+
+def test_reversed_effect_is_contradicted():
+    s = summarize(_sample(-0.05, 0.01), delta=0.01)
+    assert s.verdict == "contradicted" and s.worse_in == 0
+
+
+def test_noise_is_inconclusive_and_says_how_many_seeds():
+    s = summarize(_sample(0.004, 0.05), delta=0.01)
+    assert s.verdict == "inconclusive"
+    assert s.needed_n is not None and s.needed_n > 10
+    assert str(s.needed_n) in s.note
+
+
+def test_t_interval_matches_the_formula():
+    d = [0.1, 0.3, 0.2, 0.4, 0.0]
+    s = summarize(d, delta=0.05)
+    half = 2.7764451 * np.std(d, ddof=1) / math.sqrt(5)
+    assert s.ci_low == pytest.approx(0.2 - half) and s.ci_high == pytest.approx(0.2 + half)
+
+
+def test_identical_differences_collapse_the_interval():
+    s = summarize([0.0, 0.0, 0.0], delta=0.01)
+    assert (s.ci_low, s.ci_high, s.verdict, s.d_z, s.wilcoxon_p) == (0, 0, "equivalent",
+                                                                      None, None)
+
+
+def test_decide_boundaries():
+    assert decide(0.0, 0.2, 0.1)[0] == "inconclusive"  # touches zero, exceeds delta
+    assert decide(-0.1, 0.05, 0.1)[0] == "inconclusive"  # lower bound at -delta
+    assert decide(-0.09, 0.09, 0.1)[0] == "equivalent"
+    assert decide(1e-9, 0.5, 0.1) == ("supported", "")
+
+
+def _report(verdict: str, ci: list[float], name: str = "x") -> dict:
+    return {"primary": {"name": name, "verdict": verdict, "exact": False, "mean": sum(ci) / 2,
+                        "ci": ci, "n": 5, "unit": "nats", "scale": 1.0},
+            "mode": "quick", "device": {"type": "cpu", "name": "x86_64"},
+            "versions": {"torch": "2.13.0"}, "date": "2026-11-26T00:00:00Z"}
+
+
+def test_reference_comparison():
+    ref = _report("supported", [0.1, 0.3])
+    assert compare_reference(_report("supported", [0.2, 0.4]), ref)[0] == "reproduced"
+    status, how = compare_reference(_report("inconclusive", [-0.1, 0.4]), ref)
+    assert status == "differs" and "verdict inconclusive vs reference supported" in how
+    status, how = compare_reference(_report("supported", [0.5, 0.7]), ref)
+    assert status == "differs" and "does not overlap" in how
+    assert compare_reference(_report("supported", [0.2, 0.4]), None)[0] == "no reference"
+    assert effect_text(ref["primary"]) == "+0.200 [+0.100, +0.300] nats"
