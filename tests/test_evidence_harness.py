@@ -236,3 +236,30 @@ def test_verify_command_smoke(tmp_path):
     bad = CliRunner().invoke(cli, ["verify", "LL999", "--mode", "smoke", "--out",
                                    str(tmp_path)])
     assert bad.exit_code == 2 and "no evidence module" in bad.output
+
+
+def test_seed_orderings_analysis_on_constructed_data():
+    from layerlint.evidence.study import CANONICAL, analyse
+
+    per_seed = {CANONICAL: [0.10, 0.11, 0.12, 0.10], "worse": [0.20, 0.22, 0.21, 0.20],
+                "same": [0.10, 0.11, 0.12, 0.10]}
+    result = analyse(per_seed)
+    rows = result["orderings"]
+    assert rows["worse"]["p_vs_canonical_holm"] < 0.05 and not rows["worse"]["tied_with_best"]
+    assert rows["same"]["p_vs_canonical_holm"] == 1.0 and rows["same"]["tied_with_best"]
+    assert result["friedman_p"] < 0.1
+    assert rows["worse"]["best_frequency"] == 0.0
+
+
+def test_seed_orderings_study_smoke(tmp_path):
+    from layerlint.evidence.runner import VerifyOptions, verify
+
+    options = VerifyOptions(mode="smoke", device="cpu", out=tmp_path, study="seed-orderings",
+                            progress=False)
+    (result,) = verify(options, echo=lambda _text: None)
+    report = result["study"]
+    assert report["complete"] and len(report["analysis"]["orderings"]) == 11
+    assert report["control"]["max_abs_gap"] == 0.0  # max-pool commutes with ELU, bit for bit
+    assert (tmp_path / "seed-orderings.md").is_file()
+    saved = json.loads((tmp_path / "seed-orderings.json").read_text())
+    assert saved["trials"] == report["trials"]

@@ -109,6 +109,10 @@ def verify(options: VerifyOptions, echo: Callable[[str], None]) -> list[dict]:
 def render_table(results: list[dict]) -> str:
     from layerlint.evidence.report import table_row
 
+    if results and "study" in results[0]:
+        from layerlint.evidence.study import markdown
+
+        return markdown(results[0]["study"])
     rows = []
     for result in results:
         row = table_row(result["report"])
