@@ -37,6 +37,7 @@ PAIRED_INIT = True
 SEEDS = {"smoke": 2, "quick": 10, "full": 20}
 DATASETS = ("digits",)
 NOISE = 0.2
+LR = 1e-2
 
 COMPARISONS = (
     Comparison("dead gradients", "fraction of misclassified training examples with zero grad",
@@ -112,7 +113,7 @@ def run_arm(ctx, seed: int, arm: str) -> dict:
             return F.binary_cross_entropy(out.squeeze(1), y.float())
         return F.binary_cross_entropy_with_logits(out.squeeze(1), y.float())
 
-    curve = fit(model, data, generator, epochs=ctx.budget(1, 40, 80), lr=1e-2, loss=loss)
+    curve = fit(model, data, generator, epochs=ctx.budget(1, 40, 80), lr=LR, loss=loss)
     model.eval()
     with torch.no_grad():
         z = body(data.x_train).squeeze(1)
