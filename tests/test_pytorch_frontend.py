@@ -117,8 +117,10 @@ def test_sequential_star_layers_built_in_loop_and_blocks_chain(tmp_path):
 
             def forward(self, x):
                 return self.blocks(x)
+
+        net = Net(depth=3)
     """)
-    graph = result["Net"]
+    graph = result["net"]
     drops = list(graph.of_kind(Kind.DROPOUT))
     assert len(drops) == 3
     first_bn = graph.first_reachable(drops[0], Kind.BATCHNORM)
@@ -126,6 +128,8 @@ def test_sequential_star_layers_built_in_loop_and_blocks_chain(tmp_path):
     assert drops[0].module_path == "blocks.0.drop" and drops[0].label == "self.drop"
     assert result["Block"].role is Role.BLOCK
     assert result["Net"].role is Role.MODEL
+    # analysed on its own, the depth is unknown: the loop is followed twice
+    assert len(list(result["Net"].of_kind(Kind.DROPOUT))) == 2
 
 
 def test_modulelist_loop_and_enumerate(tmp_path):

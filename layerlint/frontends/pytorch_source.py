@@ -31,9 +31,12 @@ from layerlint.ir.kinds import VOCABULARY
 __all__ = ["build_graphs"]
 
 FRONTEND = "pytorch"
-_MAX_LOOP = 8  # iterations evaluated per loop: repeated blocks are alike after two
+# Iterations evaluated for ``range`` and unknown iterables: repeated blocks are alike
+# after two, and every element of a known list is visited anyway.
+_MAX_LOOP = 8
 _MAX_DEPTH = 24  # nested calls/inlining before giving up with an opaque layer
 _INPUT = OpInfo(Kind.INPUT)
+_CLASS_COUNT = re.compile(r"class|label", re.IGNORECASE)
 _MODEL_NAME = re.compile(r"(Net|Model|Classifier|Network|Regressor)\d*$")
 
 
@@ -431,9 +434,9 @@ class Evaluator:
     def iterate(self, iterable: Value) -> list[Value]:
         """The items a loop over ``iterable`` binds, or two unknowns when it is opaque."""
         if isinstance(iterable, (ListValue, Seq, ModList)):
-            return list(iterable.items[:_MAX_LOOP]) if iterable.items else []
+            return list(iterable.items)
         if isinstance(iterable, Instance) and iterable.seq_items is not None:
-            return list(iterable.seq_items.items[:_MAX_LOOP])
+            return list(iterable.seq_items.items)
         if isinstance(iterable, Range) and iterable.length is not None:
             return [Const(i) for i in range(min(iterable.length, _MAX_LOOP))]
         return [UNKNOWN, UNKNOWN]
@@ -563,8 +566,8 @@ class Evaluator:
                 return self.eval(node.right, frame) if left.value else left
             return left if left.value else self.eval(node.right, frame)
         right = self.eval(node.right, frame)
-        if isinstance(node.operator, cst.Or) and isinstance(right, _MODULE_TYPES + (QualName,
-                                                                                   ClassRef)):
+        if isinstance(node.operator, cst.Or) and isinstance(
+                right, (*_MODULE_TYPES, QualName, ClassRef, Partial, Function)):
             # ``norm_layer or nn.BatchNorm2d``: the parameter is unknown; the default is what
             # the code means when nobody passes one.
             return right if not isinstance(left, _MODULE_TYPES) else left
@@ -753,7 +756,13 @@ class Evaluator:
         return False
 
     def instantiate(self, cls: ClassRef, args: list[Value], kwargs: dict[str, Value],
-                    frame: Frame) -> Value:
+                    frame: Frame, configurable: bool = False) -> Value:
+        """A new instance; ``__init__`` runs with the arguments given.
+
+        ``configurable`` treats scalar parameter defaults (numbers, booleans, None) as
+        unknown: a class analysed on its own may be built with any of them, so
+        ``if drop_rate > 0:`` counts as present, under its condition.
+        """
         if frame.depth > _MAX_DEPTH or cls.node in self.stack:
             return OpaqueModule(cls.node.name.value, cls.mod.location(cls.node))
         instance = Instance(cls)
@@ -764,7 +773,7 @@ class Evaluator:
             self.stack.append(cls.node)
             try:
                 self.call_function(Function(init[0], init[1].mod, instance, init[1]), args,
-                                   kwargs, frame)
+                                   kwargs, frame, configurable or _OPEN in kwargs)
             finally:
                 self.stack.pop()
         return instance
@@ -801,6 +810,8 @@ class Evaluator:
             elif arg.star == "**":
                 if isinstance(value, ListValue) and value.names is not None:
                     kwargs.update(zip(value.names, value.items))
+                else:
+                    kwargs[_OPEN] = UNKNOWN  # any keyword may be set: defaults are unknown
             else:
                 args.append(value)
         return args, kwargs
@@ -998,14 +1009,14 @@ class Evaluator:
         return tensor if tensor is not None else UNKNOWN
 
     def call_function(self, func: Function, args: list[Value], kwargs: dict[str, Value],
-                      frame: Frame) -> Value:
+                      frame: Frame, configurable: bool = False) -> Value:
         if frame.depth > _MAX_DEPTH or func.node in self.stack:
             tensor = _union([*args, *kwargs.values()])
             if tensor is not None and frame.builder is not None:
                 return self.opaque(func.node.name.value, func.node, [tensor], frame,
                                    mod=func.mod)
             return UNKNOWN
-        env = self.bind_parameters(func, args, kwargs)
+        env = self.bind_parameters(func, args, kwargs, configurable or _OPEN in kwargs)
         prefix = frame.prefix
         local = Frame(func.mod, env, self_=func.bound or None, cls=func.cls,
                       builder=frame.builder, condition=frame.condition, prefix=prefix,
@@ -1022,10 +1033,11 @@ class Evaluator:
             result = value if result is None else _merge(result, value)
         return result if result is not None else UNKNOWN
 
-    def bind_parameters(self, func: Function, args: list[Value],
-                        kwargs: dict[str, Value]) -> dict[str, Value]:
+    def bind_parameters(self, func: Function, args: list[Value], kwargs: dict[str, Value],
+                        configurable: bool = False) -> dict[str, Value]:
         params = func.node.params
         env: dict[str, Value] = {}
+        kwargs = {k: v for k, v in kwargs.items() if k != _OPEN}
         positional = [*params.posonly_params, *params.params]
         if func.bound is not None and positional:
             env[positional[0].name.value] = func.bound
@@ -1039,7 +1051,7 @@ class Evaluator:
             elif name in kwargs:
                 env[name] = kwargs.pop(name)
             elif param.default is not None:
-                env[name] = self.eval(param.default, default_frame)
+                env[name] = self.default(param.default, default_frame, configurable)
             else:
                 env[name] = UNKNOWN
         if isinstance(params.star_arg, cst.Param):
@@ -1049,13 +1061,20 @@ class Evaluator:
             if name in kwargs:
                 env[name] = kwargs.pop(name)
             elif param.default is not None:
-                env[name] = self.eval(param.default, default_frame)
+                env[name] = self.default(param.default, default_frame, configurable)
             else:
                 env[name] = UNKNOWN
         if params.star_kwarg is not None:
-            env[params.star_kwarg.name.value] = ListValue(list(kwargs.values()),
-                                                          list(kwargs))
+            env[params.star_kwarg.name.value] = UNKNOWN if configurable and not kwargs else \
+                ListValue(list(kwargs.values()), list(kwargs))
         return env
+
+    def default(self, node: cst.BaseExpression, frame: Frame, configurable: bool) -> Value:
+        value = self.eval(node, frame)
+        if configurable and isinstance(value, Const) and (
+                value.value is None or isinstance(value.value, (bool, int, float))):
+            return UNKNOWN
+        return value
 
     # -- layers -----------------------------------------------------------------------
     def attributes(self, op: str, args: list[Value], kwargs: dict[str, Value],
@@ -1067,7 +1086,8 @@ class Evaluator:
         for index, (param, value) in enumerate(zip(_signature(op), args)):
             attrs[param] = _literal(value, texts[index] if index < len(texts) else "?")
         for key, value in kwargs.items():
-            attrs[key] = _literal(value, keyword_texts.get(key, key))
+            if key != _OPEN:
+                attrs[key] = _literal(value, keyword_texts.get(key, key))
         attrs.pop("input", None)
         return attrs
 
@@ -1157,6 +1177,8 @@ class Evaluator:
         return self.opaque(label, node, [Tensor(frontier)], frame)
 
 
+_OPEN = "**"  # key in a call's keywords when ``**kwargs`` of unknown content is passed
+
 # ``__name__`` is "__main__" so that ``if __name__ == "__main__":`` is not a condition.
 _BUILTIN_CONSTANTS = {"True": True, "False": False, "None": None, "__name__": "__main__"}
 
@@ -1200,6 +1222,17 @@ def _arith(op: cst.CSTNode, left: object, right: object) -> object:
 
 
 # --------------------------------------------------------------------------- entry
+def _has_class_scores(layers: list[Layer]) -> bool:
+    """A weighted layer sized by a class count (``nn.Linear(h, num_classes)``) means the
+    graph outputs class scores: it is a whole model, not a block."""
+    for layer in layers:
+        if layer.kind is Kind.WEIGHTED:
+            size = layer.attrs.get("out_features", layer.attrs.get("out_channels"))
+            if isinstance(size, Unresolved) and _CLASS_COUNT.search(size.text):
+                return True
+    return False
+
+
 def _may_build_models(mod: PythonModule, func: cst.FunctionDef,
                       classes: list[cst.ClassDef]) -> bool:
     """Cheap text test before interpreting a top-level function: does it mention a
@@ -1261,7 +1294,7 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
         ref = ClassRef(node, mod)
         if not evaluator.is_module_class(ref):
             continue
-        instance = evaluator.instantiate(ref, [], {}, Frame(mod, {}))
+        instance = evaluator.instantiate(ref, [], {}, Frame(mod, {}), configurable=True)
         if isinstance(instance, Instance):
             model_graph(node.name.value, instance, Role.UNKNOWN, node, "self")
 
@@ -1279,7 +1312,7 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
         for node in mod.definitions.values():
             if isinstance(node, cst.FunctionDef) and _may_build_models(mod, node, classes):
                 func = Function(node, mod)
-                frame = Frame(mod, evaluator.bind_parameters(func, [], {}),
+                frame = Frame(mod, evaluator.bind_parameters(func, [], {}, configurable=True),
                               on_bind=discovered(Role.MODEL))
                 evaluator.stack.append(node)
                 evaluator.run(node.body.body, frame)
@@ -1298,7 +1331,7 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
                 role = Role.MODEL
             elif cls in evaluator.submodule_classes:
                 role = Role.BLOCK
-            elif _MODEL_NAME.search(cls.name.value):
+            elif _MODEL_NAME.search(cls.name.value) or _has_class_scores(builder.layers):
                 role = Role.MODEL
         graphs.append(builder.build(outputs, role))
     return graphs
