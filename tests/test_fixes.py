@@ -12,45 +12,10 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from layerlint import config, engine, linter
+from fake_rules import use_fake_rules
+
+from layerlint import engine, linter
 from layerlint.cli import cli
-from layerlint.fix import Fix
-from layerlint.ir import Kind
-from layerlint.registry import all_rules
-from layerlint.rule import Rule
-
-
-class _MoveDropout(Rule):
-    code, name, message = "LL901", "test-move", "dropout before batchnorm"
-
-    def check(self, graph):
-        for dropout in graph.of_kind(Kind.DROPOUT):
-            bn = graph.first_reachable(dropout, Kind.BATCHNORM)
-            if bn is not None:
-                yield self.report(dropout, related=(bn,),
-                                  autofix=Fix.move_after(dropout, bn, safe=True))
-
-
-class _RemoveActivation(Rule):
-    code, name, message = "LL902", "test-remove", "activation after activation"
-
-    def check(self, graph):
-        for act in graph.of_kind(Kind.ACTIVATION):
-            before = graph.predecessors(act)
-            if act.op == "keras.layers.Activation" and before and \
-                    before[0].kind is Kind.ACTIVATION:
-                yield self.report(act, autofix=Fix.remove(act, safe=False))
-
-
-class _NoBias(Rule):
-    code, name, message = "LL903", "test-bias", "bias"
-
-    def check(self, graph):
-        for layer in graph.of_kind(Kind.WEIGHTED):
-            if layer.attrs.get("use_bias") is True and any(
-                    n.kind is Kind.BATCHNORM for n in graph.successors(layer)):
-                yield self.report(layer, autofix=Fix.set_argument(layer, "use_bias", False,
-                                                                   safe=False))
 
 
 SOURCE = textwrap.dedent("""\
@@ -71,9 +36,7 @@ SOURCE = textwrap.dedent("""\
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    rules = (*all_rules(), _MoveDropout, _RemoveActivation, _NoBias)
-    monkeypatch.setattr(linter, "all_rules", lambda: rules)
-    monkeypatch.setattr(config, "all_rules", lambda: rules)
+    use_fake_rules(monkeypatch)
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "model.py"
     path.write_text(SOURCE)

@@ -74,3 +74,22 @@ def test_notebooks_found_in_folders(tmp_path, monkeypatch):
     (tmp_path / "a" / "nb.ipynb").write_text(_notebook(("code", "import torch\nx = (\n")))
     result = CliRunner().invoke(cli, ["check", "--format", "json", "."])
     assert [f["path"] for f in json.loads(result.stdout)] == ["a/nb.ipynb"]
+
+
+def test_layers_across_cells_point_at_their_cell(tmp_path, monkeypatch):
+    from fake_rules import use_fake_rules
+
+    use_fake_rules(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb.ipynb").write_text(_notebook(
+        ("code", "%matplotlib inline\nimport torch.nn as nn"),
+        ("markdown", "## The model"),
+        ("code", "!nvidia-smi\nnet = nn.Sequential(\n    nn.Linear(4, 8),\n"
+                 "    nn.Dropout(0.5),\n    nn.BatchNorm1d(8),\n)"),
+    ))
+    result = CliRunner().invoke(cli, ["check", "--format", "json", "nb.ipynb"])
+    [finding] = [f for f in json.loads(result.stdout) if f["code"] == "LL901"]
+    assert (finding["cell"], finding["line"], finding["column"]) == (2, 4, 5)
+    assert finding["related"][0]["line"] == 5
+    text = CliRunner().invoke(cli, ["check", "nb.ipynb"]).stdout
+    assert "nb.ipynb:cell 2:4:5: LL901" in text

@@ -16,7 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 BAD = "import torch.nn as nn\n\nmodel = nn.Sequential(\n"  # LL001: a syntax error
-CLEAN = "def scale(x):\n    return 2 * x\n"  # TODO(eco): a torch model once the frontend lands
+CLEAN = (
+    "import torch.nn as nn\n\n"
+    "model = nn.Sequential(nn.Linear(4, 8, bias=False), nn.BatchNorm1d(8), nn.ReLU(),\n"
+    "                      nn.Dropout(0.2), nn.Linear(8, 2))\n"
+)
 
 
 def _git(cwd: Path, *args: str) -> str:

@@ -76,3 +76,28 @@ def test_unused_suppression_selectable_and_itself_suppressible(check):
     code = "import os  # layerlint: ignore[LL101]\n"
     assert [c for c, *_ in check(code, "--extend-select", "LL003")] == ["LL003"]
     assert check("# layerlint: ignore-file[LL003]\n" + code, "--extend-select", "LL003") == []
+
+
+TORCH = """\
+import torch.nn as nn
+
+net = nn.Sequential(
+    nn.Linear(4, 8),
+    nn.Dropout(0.5),{drop}
+    nn.BatchNorm1d(8),{bn}
+)
+"""
+
+
+@pytest.mark.parametrize(("drop", "bn", "suppressed"), [
+    ("", "", False),
+    ("  # noqa: LL901", "", True),
+    ("", "  # layerlint: ignore[LL901]", True),  # the related layer's line
+    ("", "  # noqa: LL902", False),
+])
+def test_reported_or_related_line(check, monkeypatch, drop, bn, suppressed):
+    from fake_rules import use_fake_rules
+
+    use_fake_rules(monkeypatch)
+    found = [c for c, *_ in check(TORCH.format(drop=drop, bn=bn))]
+    assert found == ([] if suppressed else ["LL901"])
