@@ -67,6 +67,7 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
         config=config_path, isolated=isolated, force_exclude=force_exclude,
         report_unused_suppressions=report_unused_suppressions, baseline=baseline,
         fix=fix, unsafe_fixes=unsafe_fixes, diff=diff,
+        count_fixable=output_format == "text" and not diff,
     )
     try:
         result = lint(list(paths), options)

@@ -41,6 +41,7 @@ class LintOptions:
     unsafe_fixes: bool = False
     diff: bool = False
     fix_pass: int = 0  # fixes are applied, then the files linted again, until none applies
+    count_fixable: bool = True  # a dry run of the fixes, for the text summary and [*] marks
 
 
 @dataclass
@@ -93,7 +94,8 @@ def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintRes
     findings = _unsuppressed(findings, settings, options, result)
     if fixing:
         findings = _fix(paths, options, findings, result, hashes)
-    findings = _fixable(findings, options, result)
+    if options.count_fixable:
+        findings = _fixable(findings, options, result)
     if options.baseline is not None:
         findings = _baseline(findings, options.baseline, result)
     result.findings = sorted(findings, key=Finding.sort_key)
