@@ -127,7 +127,9 @@ class Rule:
         **fields: object,
     ) -> Finding:
         message = self.message.format(**fields)
-        conditions = [lay.condition for lay in (layer, *related) if lay.condition]
+        # Each layer's condition is a conjunction; name every conjunct once.
+        conditions = [part for lay in (layer, *related) if lay.condition
+                      for part in lay.condition.split(" and ")]
         if conditions:
             message += " (when " + " and ".join(dict.fromkeys(conditions)) + ")"
         return Finding(

@@ -299,15 +299,22 @@ def test_sequential_subclass(tmp_path):
             def __init__(self, cin, cout):
                 super().__init__(nn.Conv2d(cin, cout, 3, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
+        class ConvNorm(nn.Sequential):
+            def __init__(self, cin, cout):
+                super().__init__()
+                self.conv = nn.Conv2d(cin, cout, 1, bias=False)
+                self.add_module("bn", nn.BatchNorm2d(cout))
+
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
                 self.stem = ConvBNAct(3, 8)
+                self.proj = ConvNorm(8, 8)
 
             def forward(self, x):
-                return self.stem(x)
+                return self.proj(self.stem(x))
     """)
-    assert chain(result["Net"]) == ["Conv2d", "BatchNorm2d", "ReLU"]
+    assert chain(result["Net"]) == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d"]
     assert result["Net"].layers[2].module_path == "stem.1"
 
 

@@ -477,6 +477,11 @@ class Evaluator:
 
     @staticmethod
     def set_attr(instance: Instance, name: str, value: Value) -> None:
+        if instance.seq_items is not None and isinstance(value, _MODULE_TYPES) \
+                and name not in instance.attrs:
+            # nn.Sequential runs its submodules in registration order, attributes included
+            instance.seq_items.items.append(value)
+            instance.seq_items.names.append(name)
         instance.attrs[name] = value
         _name_module(value, name)
 
