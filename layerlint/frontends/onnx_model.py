@@ -35,6 +35,7 @@ Eval-mode exports (see ``_eval_mode_note``) add a ``graph.notes`` entry (LL002).
 from __future__ import annotations
 
 import ast
+import functools
 import heapq
 import math
 import re
@@ -237,16 +238,20 @@ def _module_path_from_name(name: str) -> str | None:
     """
     if not name.startswith("/"):
         return None
-    scopes = [s for s in name.split("/")[1:-1] if s]
+    return _module_path_from_scopes(name[1:].rpartition("/")[0])
+
+
+@functools.lru_cache(maxsize=4096)
+def _module_path_from_scopes(scopes: str) -> str | None:
     path: list[str] = []
-    for scope in scopes:
+    tail_start = 0  # where the last scope's atoms begin in ``path``
+    for scope in filter(None, scopes.split("/")):
         atoms = scope.split(".")
-        tail_start = next((i for i in range(len(path) - 1, -1, -1)
-                           if not path[i].isdigit()), None)
-        tail = path[tail_start:] if tail_start is not None else []
+        tail = path[tail_start:]
         if tail and len(atoms) > len(tail) and atoms[:len(tail)] == tail:
-            path = path[:tail_start] + atoms
+            path[tail_start:] = atoms
         else:
+            tail_start = len(path)
             path.extend(atoms)
     return ".".join(path) or None
 
@@ -486,22 +491,24 @@ class _Lowering:
                         f"value {name!r} is produced twice (by {self._describe(node, body)})",
                         *self._line(body, node, nodes))
                 body.producers[name] = node
-        for name in [*(n for node in nodes for n in _all_inputs(node)), *outputs]:
+        reads = [list(_all_inputs(node)) for node in nodes]
+        for name in [*(n for names in reads for n in names), *outputs]:
             body.consumers[name] = body.consumers.get(name, 0) + 1
         for name in body.declared:
             if name not in body.producers and body.lookup(name) is None:
                 body.values[name] = _EMPTY
         index_of = {id(n): i for i, n in enumerate(nodes)}
-        for node in self._toposort(nodes, body):
+        for node in self._toposort(nodes, body, reads):
             self._lower_node(node, index_of[id(node)], body)
 
-    def _toposort(self, nodes: Sequence[NodeProto], body: _Body) -> list[NodeProto]:
+    def _toposort(self, nodes: Sequence[NodeProto], body: _Body,
+                  reads: list[list[str]]) -> list[NodeProto]:
         """Nodes in dependency order; dangling inputs and cycles are input errors."""
         producer_index = {name: i for i, n in enumerate(nodes) for name in n.output if name}
         deps: list[set[int]] = []
         for i, node in enumerate(nodes):
             needs: set[int] = set()
-            for name in _all_inputs(node):
+            for name in reads[i]:
                 if name in producer_index:
                     needs.add(producer_index[name])
                 elif body.lookup(name) is None and name not in body.declared:
