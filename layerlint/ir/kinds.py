@@ -72,6 +72,22 @@ ACTIVATION_ALIASES: dict[str, str] = {
 }
 
 
+# LL106: the interval an activation's output lies in, and the interval on which it is
+# the identity. g(f(x)) == f(x) exactly when g is the identity on f's output range.
+_INF = float("inf")
+OUTPUT_RANGE: dict[str, tuple[float, float]] = {
+    "relu": (0.0, _INF), "relu6": (0.0, 6.0), "hardtanh": (-1.0, 1.0),
+    "sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0),
+    "softplus": (0.0, _INF), "softsign": (-1.0, 1.0), "elu": (-1.0, _INF),
+    "celu": (-1.0, _INF), "logsigmoid": (-_INF, 0.0),
+}
+IDENTITY_ON: dict[str, tuple[float, float]] = {
+    "relu": (0.0, _INF), "relu6": (0.0, 6.0), "hardtanh": (-1.0, 1.0),
+    "leaky_relu": (0.0, _INF), "prelu": (0.0, _INF), "rrelu": (0.0, _INF),
+    "elu": (0.0, _INF), "celu": (0.0, _INF),
+}
+
+
 def activation_name(name: str) -> str | None:
     """Canonical activation function name for ``name``, or None if it is not one."""
     key = name.lower()
@@ -227,6 +243,9 @@ def _entries() -> dict[str, OpInfo]:
     add("keras.ops.reshape keras.ops.squeeze keras.ops.expand_dims keras.ops.transpose "
         "keras.ops.cast tensorflow.reshape tensorflow.squeeze tensorflow.expand_dims "
         "tensorflow.transpose tensorflow.identity tensorflow.cast", OpInfo(Kind.SHAPE))
+    add("tensorflow.nn.dropout", OpInfo(Kind.DROPOUT))
+    add("torch.dropout torch.dropout_ torch.alpha_dropout torch.feature_alpha_dropout "
+        "torch.feature_dropout", OpInfo(Kind.DROPOUT))
 
     # --- ONNX (onnx::Op) --------------------------------------------------------------
     add("onnx::Conv onnx::ConvTranspose onnx::Gemm onnx::MatMul", OpInfo(Kind.WEIGHTED))
@@ -238,7 +257,7 @@ def _entries() -> dict[str, OpInfo]:
         "Relu": "relu", "LeakyRelu": "leaky_relu", "PRelu": "prelu", "Elu": "elu",
         "Selu": "selu", "Celu": "celu", "Gelu": "gelu", "Sigmoid": "sigmoid", "Tanh": "tanh",
         "HardSigmoid": "hardsigmoid", "HardSwish": "hardswish", "Softplus": "softplus",
-        "Softsign": "softsign", "Mish": "mish",
+        "Softsign": "softsign", "Mish": "mish", "Swish": "silu",
     }.items():
         add("onnx::" + op, _act(act))
     for op, pool in {
@@ -260,6 +279,17 @@ def _entries() -> dict[str, OpInfo]:
 
 
 VOCABULARY: dict[str, OpInfo] = _entries()
+
+# LL301: what a batchnorm's ``momentum`` weights in the running-statistics update, by
+# canonical op prefix. "batch": running = (1 - m) * running + m * batch (PyTorch);
+# "running": running = m * running + (1 - m) * batch (Keras; ONNX BatchNormalization).
+MOMENTUM_CONVENTION: dict[str, str] = {"torch.": "batch", "keras.": "running", "onnx::": "running"}
+
+
+def momentum_convention(op: str) -> str | None:
+    """"batch" or "running" for a batchnorm op (see MOMENTUM_CONVENTION), None if unknown."""
+    return next((conv for prefix, conv in MOMENTUM_CONVENTION.items()
+                 if op.startswith(prefix)), None)
 _OPAQUE = OpInfo(Kind.OPAQUE)
 
 
