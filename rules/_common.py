@@ -1,0 +1,81 @@
+"""Small helpers the architecture rules share: literal attributes and how layers are named.
+
+Attribute values are literals (numbers, bools, strings, None) or
+``layerlint.ir.Unresolved``; anything that is not a literal of the expected type is
+unknown, and an unknown value never triggers a finding.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+from layerlint.ir import Kind, Layer, LayerGraph
+
+__all__ = [
+    "active_dropout",
+    "layer_ref",
+    "number",
+    "op_name",
+    "literal_false",
+    "tracks_running_stats",
+    "upstream",
+]
+
+
+def number(value: object) -> float | None:
+    """The value as a float if it is a literal int or float (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def literal_false(value: object) -> bool:
+    """True only for a literal ``False`` (or ``0``): unknown values are not false."""
+    return value is False or (number(value) == 0.0)
+
+
+def op_name(layer: Layer) -> str:
+    """The short operator name: ``Dropout`` (``torch.nn.Dropout``), ``Relu`` (``onnx::Relu``)."""
+    return layer.op.rsplit("::", 1)[-1].rsplit(".", 1)[-1]
+
+
+def layer_ref(layer: Layer) -> str:
+    """How a message names the reported layer: "`self.drop` (Dropout, p=0.3)"."""
+    details = [op_name(layer)]
+    if layer.kind is Kind.DROPOUT and "p" in layer.attrs:
+        details.append(f"p={layer.attrs['p']}")
+    return f"`{layer.label}` ({', '.join(details)})"
+
+
+def active_dropout(layer: Layer) -> bool:
+    """A dropout that may zero anything while training.
+
+    Not ``F.dropout(x, training=False)`` (attr ``training`` literally false) and not a
+    literal rate of 0. An unknown rate or flag counts as active: the layer is there.
+    """
+    return not (literal_false(layer.attrs.get("training")) or number(layer.attrs.get("p")) == 0.0)
+
+
+def tracks_running_stats(layer: Layer) -> bool:
+    """A batchnorm that updates running statistics while training.
+
+    Not one that always normalises with fixed statistics (attr ``training`` literally
+    false, as ``F.batch_norm``'s default) and not one that keeps none
+    (``track_running_stats=False``: it uses batch statistics at test time too).
+    """
+    return not (literal_false(layer.attrs.get("training"))
+                or literal_false(layer.attrs.get("track_running_stats")))
+
+
+def upstream(graph: LayerGraph, start: Layer) -> Iterator[Layer]:
+    """Layers upstream of ``start`` in breadth-first order (nearest first)."""
+    seen = {start.id}
+    queue = deque(graph.predecessors(start))
+    while queue:
+        layer = queue.popleft()
+        if layer.id in seen:
+            continue
+        seen.add(layer.id)
+        yield layer
+        queue.extend(graph.predecessors(layer))

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from layerlint.ir import Kind, Layer, LayerGraph, Role
+from layerlint.rule import Example, Finding, Rule, describe
+from layerlint.rules._common import active_dropout, layer_ref, upstream
+
+# The walk from a dropout to the model output stops at these: after a weighted or
+# unknown layer the output is no longer the dropped tensor itself, and after a merge
+# (a residual add, a concatenation) only one branch of it is dropped.
+_STOP = frozenset({Kind.WEIGHTED, Kind.OPAQUE, Kind.MERGE})
+
+
+class DropoutOnOutput(Rule):
+    """## What it does
+    Reports a dropout applied to the model's final output, after the last weighted
+    layer, and a dropout directly before a softmax or sigmoid. The finding is at
+    the dropout.
+
+    ## Why is this bad?
+    Dropout regularizes the features a later weighted layer learns from. Applied to
+    the output itself, there is nothing after it to learn robustness: it only
+    zeroes random logits (or probabilities) while training and rescales the rest
+    by 1/(1-p), so the loss sees corrupted predictions, and the model trains on a
+    different output distribution from the one it produces at test time. Before a
+    softmax or sigmoid the same holds for the logits. The usual place is before the
+    last weighted layer (`Dropout -> Linear`), as in AlexNet, VGG and most
+    classification heads.
+
+    ## Known problems
+    - The first case is only checked where the frontend knows the graph is a whole
+      model (not a block whose output feeds further layers elsewhere).
+    - A dropout on a residual branch whose sum is the output (`x + drop(f(x))`, the
+      transformer block pattern) is not reported: the output is not dropped as a
+      whole.
+    - Dropping logits acts a little like label noise and may be deliberate.
+
+    ## Fix safety
+    Moving or removing the dropout changes training behaviour; it is not an
+    automatic fix.
+
+    ## Evidence
+    No primary study was found that measures this, and it has not been piloted
+    yet: the claim that it costs accuracy or calibration is unverified. `layerlint
+    verify LL105` compares a dropout on the logits with a dropout before the last
+    linear layer (test NLL over several seeds); reference results are bundled
+    with it once recorded.
+
+    ## References
+    - N. Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from
+      Overfitting", JMLR 15 (2014): dropout is applied to hidden (and input) units.
+    """
+
+    code = "LL105"
+    name = "dropout-on-output"
+    message = "{dropout} {where}: it randomly zeroes the {what} while training; {fix}"
+
+    invalid = (
+        Example.pytorch("""
+            import torch.nn as nn
+
+            class Classifier(nn.Module):
+                def __init__(self, n_in, n_classes):
+                    super().__init__()
+                    self.fc1 = nn.Linear(n_in, 256)
+                    self.fc2 = nn.Linear(256, n_classes)
+                    self.drop = nn.Dropout(0.5)  # error: LL105
+
+                def forward(self, x):
+                    x = self.fc1(x).relu()
+                    x = self.fc2(x)
+                    return self.drop(x)
+        """),
+        Example.pytorch("""
+            import torch
+            import torch.nn as nn
+            import torch.nn.functional as F
+
+            class Scorer(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Linear(32, 1)
+
+                def forward(self, x):
+                    logit = self.fc(x)
+                    logit = F.dropout(logit, 0.2, self.training)  # error: LL105
+                    return torch.sigmoid(logit)
+        """),
+    )
+    valid = (
+        Example.pytorch("""
+            import torch.nn as nn
+
+            class Classifier(nn.Module):
+                def __init__(self, n_in, n_classes):
+                    super().__init__()
+                    self.fc1 = nn.Linear(n_in, 256)
+                    self.drop = nn.Dropout(0.5)
+                    self.fc2 = nn.Linear(256, n_classes)
+
+                def forward(self, x):
+                    x = self.drop(self.fc1(x).relu())
+                    return self.fc2(x)
+        """),
+        Example.pytorch("""
+            import torch.nn as nn
+
+            class Attention(nn.Module):
+                def __init__(self, dim):
+                    super().__init__()
+                    self.qkv = nn.Linear(dim, 3 * dim)
+                    self.attn_drop = nn.Dropout(0.1)
+                    self.proj = nn.Linear(dim, dim)
+
+                def forward(self, x):
+                    q, k, v = self.qkv(x).chunk(3, dim=-1)
+                    attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+                    attn = self.attn_drop(attn)
+                    return self.proj(attn @ v)
+        """),
+        Example.pytorch("""
+            import torch.nn as nn
+
+            class ResidualMLP(nn.Module):
+                def __init__(self, dim):
+                    super().__init__()
+                    self.fc = nn.Linear(dim, dim)
+                    self.drop = nn.Dropout(0.1)
+
+                def forward(self, x):
+                    return x + self.drop(self.fc(x).relu())
+        """),
+    )
+
+    def check(self, graph: LayerGraph) -> Iterator[Finding]:
+        for dropout in graph.of_kind(Kind.DROPOUT):
+            if not active_dropout(dropout):
+                continue
+            squash = next((lay for lay in graph.next_layers(dropout) if _is_squash(lay)), None)
+            if squash is not None:
+                yield self.report(
+                    dropout, related=(squash,), dropout=layer_ref(dropout),
+                    where=f"feeds {_squash_name(squash)} {describe(squash)} directly",
+                    what="logits", fix="apply it before the last weighted layer instead",
+                )
+                continue
+            if graph.role is not Role.MODEL:
+                continue
+            output = _output_reached(graph, dropout)
+            weighted = next(
+                (lay for lay in upstream(graph, dropout) if lay.kind is Kind.WEIGHTED), None)
+            if output is None or weighted is None:
+                continue
+            where = ("is applied to the model output after its last weighted layer "
+                     + describe(weighted))
+            yield self.report(
+                dropout, related=(weighted,), dropout=layer_ref(dropout), where=where,
+                what="outputs", fix="apply it before the last weighted layer instead",
+            )
+
+
+def _is_squash(layer: Layer) -> bool:
+    return layer.kind is Kind.SOFTMAX or (
+        layer.kind is Kind.ACTIVATION and layer.info.activation == "sigmoid")
+
+
+def _squash_name(layer: Layer) -> str:
+    if layer.kind is Kind.ACTIVATION:
+        return "sigmoid"
+    return "log-softmax" if layer.info.log else "softmax"
+
+
+def _output_reached(graph: LayerGraph, dropout: Layer) -> Layer | None:
+    """The first graph output the dropout's output reaches unchanged by weights or merges."""
+    if graph.is_output(dropout):
+        return dropout
+    return next(
+        (lay for lay in graph.reachable(dropout, lambda lay: lay.kind not in _STOP)
+         if lay.kind not in _STOP and graph.is_output(lay)),
+        None,
+    )

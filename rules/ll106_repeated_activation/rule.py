@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from layerlint.ir import Kind, Layer, LayerGraph
+from layerlint.ir.kinds import IDENTITY_ON, OUTPUT_RANGE
+from layerlint.rule import Example, Finding, Rule, describe
+from layerlint.rules._common import layer_ref
+
+
+class RepeatedActivation(Rule):
+    """## What it does
+    Reports an activation whose input comes straight from another activation
+    (only shape-only layers in between), such as ReLU -> ReLU, or a Keras
+    `Dense(activation="relu")` followed by `Activation("relu")`. The finding is at
+    the second activation.
+
+    ## Why is this bad?
+    Two activations in a row are either redundant or change the function. When
+    the second one is the identity on everything the first can output (ReLU after
+    ReLU, ReLU6 or sigmoid; ReLU6 after ReLU6), it is wasted compute and memory.
+    Otherwise the pair is a different nonlinearity from the one intended: sigmoid
+    of sigmoid maps every input into (0.5, 0.731) with a maximum slope of 0.059
+    instead of 0.25, and tanh, GELU or SiLU applied twice are no longer what their
+    names say. The message says which of the two it is.
+
+    ## Known problems
+    A deliberately stacked pair (an activation followed by a different one on
+    purpose) is reported as well; suppress it there.
+
+    ## Fix safety
+    Removing a redundant activation keeps the function identical; removing one of
+    a function-changing pair changes the model's outputs.
+
+    ## Evidence
+    Deterministic checks in the evidence pilot: applying ReLU, ReLU6 or Hardtanh
+    twice gives exactly the same output as once (difference 0), while the largest
+    difference between f(f(x)) and f(x) was 0.49 for sigmoid, 0.24 for tanh, 0.17
+    for GELU and 0.28 for SiLU. Whether a function-changing pair trains worse was
+    not piloted. `layerlint verify LL106` re-runs these checks; reference results
+    are bundled with it once recorded.
+
+    ## References
+    - The definitions of the activation functions (PyTorch `torch.nn`, Keras
+      `keras.activations`).
+    """
+
+    code = "LL106"
+    name = "repeated-activation"
+    message = "{activation} is applied directly to the output of activation {first}; {effect}"
+
+    invalid = (
+        Example.pytorch("""
+            import torch.nn as nn
+            import torch.nn.functional as F
+
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.features = nn.Sequential(
+                        nn.Conv2d(3, 16, 3, bias=False),
+                        nn.BatchNorm2d(16),
+                        nn.ReLU(inplace=True),
+                    )
+                    self.fc = nn.Linear(16, 10)
+
+                def forward(self, x):
+                    x = F.relu(self.features(x))  # error: LL106
+                    return self.fc(x.mean((2, 3)))
+        """),
+        Example.pytorch("""
+            import torch.nn as nn
+
+            gate = nn.Sequential(
+                nn.Linear(64, 64),
+                nn.Sigmoid(),
+                nn.Sigmoid(),  # error: LL106
+            )
+        """),
+    )
+    valid = (
+        Example.pytorch("""
+            import torch.nn as nn
+            import torch.nn.functional as F
+
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv = nn.Conv2d(3, 16, 3, bias=False)
+                    self.bn = nn.BatchNorm2d(16)
+                    self.fc = nn.Linear(16, 10)
+
+                def forward(self, x):
+                    x = F.relu(self.bn(self.conv(x)))
+                    return self.fc(x.mean((2, 3)))
+        """),
+        Example.pytorch("""
+            import torch.nn as nn
+
+            class BasicBlock(nn.Module):
+                def __init__(self, planes):
+                    super().__init__()
+                    self.conv1 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+                    self.bn1 = nn.BatchNorm2d(planes)
+                    self.relu = nn.ReLU(inplace=True)
+                    self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+                    self.bn2 = nn.BatchNorm2d(planes)
+
+                def forward(self, x):
+                    out = self.relu(self.bn1(self.conv1(x)))
+                    out = self.bn2(self.conv2(out))
+                    return self.relu(out + x)
+        """),
+    )
+
+    def check(self, graph: LayerGraph) -> Iterator[Finding]:
+        for second in graph.of_kind(Kind.ACTIVATION):
+            before = graph.previous_layers(second)
+            if len(before) != 1 or before[0].kind is not Kind.ACTIVATION:
+                continue
+            first = before[0]
+            yield self.report(
+                second, related=(first,),
+                activation=layer_ref(second), first=describe(first),
+                effect=_effect(first, second),
+            )
+
+
+def _effect(first: Layer, second: Layer) -> str:
+    """Whether the second activation is redundant or changes the function."""
+    f, g = first.info.activation or "", second.info.activation or ""
+    out, identity = OUTPUT_RANGE.get(f), IDENTITY_ON.get(g)
+    if out and identity and identity[0] <= out[0] and out[1] <= identity[1]:
+        return f"{g} is the identity on the output of {f}, so the second one is redundant"
+    return (f"{g} is not the identity on the output of {f}, so the pair changes the function; "
+            "remove one unless both are intended")
