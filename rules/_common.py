@@ -43,6 +43,10 @@ def op_name(layer: Layer) -> str:
 def layer_ref(layer: Layer) -> str:
     """How a message names the reported layer: "`self.drop` (Dropout, p=0.3)"."""
     details = [op_name(layer)]
+    function = layer.info.activation
+    # `Activation("relu")` or a lowered `activation=` argument: name the function.
+    if function and details[0].lower().replace("_", "") != function.replace("_", ""):
+        details = [function]
     if layer.kind is Kind.DROPOUT and "p" in layer.attrs:
         details.append(f"p={layer.attrs['p']}")
     return f"`{layer.label}` ({', '.join(details)})"

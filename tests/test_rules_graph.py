@@ -444,7 +444,9 @@ def test_ll106_keras_activation_argument_then_activation_layer():
     dense = net.add("keras.layers.Dense", net.input(), line=4)
     act = net.add("keras.layers.Dense", dense, info=activation_op("relu"), line=4)
     net.add("keras.layers.Activation", act, info=activation_op("relu"), line=5)
-    assert at("LL106", net.build()) == [5]
+    [finding] = run("LL106", net.build())
+    assert finding.location.line == 5
+    assert finding.message.startswith("`activation5` (relu) is applied directly")
 
 
 # --- LL107 dropout-with-batchnorm -------------------------------------------------------
