@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 
-from layerlint.ir import Kind, Layer, LayerGraph
+from layerlint.ir import Kind, Layer, LayerGraph, Unresolved
+from layerlint.rule import describe
 
 __all__ = [
+    "UNEXPANDED_KWARGS",
     "active_dropout",
+    "attr",
+    "describe_from",
     "layer_ref",
     "number",
     "op_name",
@@ -21,6 +25,20 @@ __all__ = [
     "tracks_running_stats",
     "upstream",
 ]
+
+
+# Set by a frontend when a call passes keyword arguments it could not expand
+# (``nn.Conv2d(..., **kwargs)``): an attribute absent there is unknown, not the default.
+UNEXPANDED_KWARGS = "**"
+
+
+def attr(layer: Layer, key: str, default: object) -> object:
+    """A layer attribute, its framework default when absent, or Unresolved when unknown."""
+    if key in layer.attrs:
+        return layer.attrs[key]
+    if UNEXPANDED_KWARGS in layer.attrs:
+        return Unresolved(f"**{layer.attrs[UNEXPANDED_KWARGS]}")
+    return default
 
 
 def number(value: object) -> float | None:
@@ -50,6 +68,13 @@ def layer_ref(layer: Layer) -> str:
     if layer.kind is Kind.DROPOUT and "p" in layer.attrs:
         details.append(f"p={layer.attrs['p']}")
     return f"`{layer.label}` ({', '.join(details)})"
+
+
+def describe_from(layer: Layer, origin: Layer) -> str:
+    """How a message names another layer: with its file when that is not the reported one's."""
+    if layer.location.path != origin.location.path and not layer.location.node:
+        return f"`{layer.label}` ({layer.location.path}:{layer.location.line})"
+    return describe(layer)
 
 
 def active_dropout(layer: Layer) -> bool:

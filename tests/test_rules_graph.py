@@ -196,13 +196,25 @@ def test_ll102_gap_on_another_branch_of_a_merge_is_not_on_the_path():
     assert at("LL102", net.build()) == []
 
 
-def test_ll102_gap_through_a_merge_is_reported():
+def test_ll102_gap_before_a_merge_is_reported():
     net = Net()
     x = net.input()
     bn = net.add(nn + "BatchNorm2d", x)
     pool = net.add(nn + "AvgPool2d", bn)
     net.add(nn + "ReLU", net.add("torch.add", pool, x))
     assert at("LL102", net.build()) == [bn.location.line]
+
+
+def test_ll102_pooling_after_a_merge_is_not_this_batchnorms_gap():
+    # NASNet cell: the sum of two ReLU -> conv -> BN branches is average-pooled, and
+    # the next cell starts with a ReLU.
+    net = Net()
+    x = net.input()
+    bn1 = net.add(nn + "BatchNorm2d", net.add(nn + "Conv2d", net.add(nn + "ReLU", x)))
+    bn2 = net.add(nn + "BatchNorm2d", net.add(nn + "Conv2d", net.add(nn + "ReLU", x)))
+    pool = net.add(nn + "AvgPool2d", net.add("torch.add", bn1, bn2))
+    net.add(nn + "ReLU", net.add("torch.cat", pool, bn1))
+    assert at("LL102", net.build()) == []
 
 
 @pytest.mark.parametrize("stop", [nn + "Conv2d", nn + "BatchNorm2d", nn + "LayerNorm",
@@ -273,6 +285,8 @@ def test_ll103_keras_activation_argument_shares_the_location():
     ({"bias": True}, True),
     ({"bias": False}, False),
     ({"bias": Unresolved("norm_layer is None")}, False),
+    ({"**": "kwargs"}, False),  # nn.Conv2d(..., **kwargs): bias may be in kwargs
+    ({"**": "kwargs", "bias": True}, True),
 ])
 def test_ll104_torch_bias(attrs, reported):
     graph, _ = chain((nn + "Conv2d", attrs), nn + "BatchNorm2d", nn + "ReLU")
@@ -427,6 +441,28 @@ def test_ll106_repeated(first, second, redundant):
 def test_ll106_silent(ops):
     graph, _ = chain(*ops)
     assert at("LL106", graph) == []
+
+
+def test_ll106_composite_self_gated_activation_is_silent():
+    # Mish: x * tanh(softplus(x)); the product consumes the pair and its input.
+    net = Net()
+    x = net.input()
+    gate = net.add("torch.Tensor.tanh", net.add(F + "softplus", x))
+    net.add("torch.Tensor.mul", x, gate)
+    assert at("LL106", net.build()) == []
+    # A redundant pair stays reported even inside a gate.
+    net = Net()
+    x = net.input()
+    gate = net.add(F + "relu", net.add(F + "relu", x))
+    net.add("torch.Tensor.mul", x, gate)
+    assert at("LL106", net.build()) == [3]
+    # A product with some other tensor is not a self-gate.
+    net = Net()
+    x = net.input()
+    y = net.add(nn + "Linear", x)
+    gate = net.add(nn + "Sigmoid", net.add(nn + "Sigmoid", net.add(nn + "Linear", x)))
+    net.add("torch.Tensor.mul", y, gate)
+    assert at("LL106", net.build()) == [5]
 
 
 def test_ll106_through_shape_ops_and_not_after_a_residual_add():

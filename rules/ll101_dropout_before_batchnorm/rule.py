@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from layerlint.ir import Kind, LayerGraph
-from layerlint.rule import Example, Finding, Rule, describe
-from layerlint.rules._common import active_dropout, layer_ref, tracks_running_stats
+from layerlint.rule import Example, Finding, Rule
+from layerlint.rules._common import active_dropout, describe_from, layer_ref, tracks_running_stats
 
 
 class DropoutBeforeBatchnorm(Rule):
@@ -217,5 +217,5 @@ class DropoutBeforeBatchnorm(Rule):
             if batchnorm is not None:
                 yield self.report(
                     dropout, related=(batchnorm,),
-                    dropout=layer_ref(dropout), batchnorm=describe(batchnorm),
+                    dropout=layer_ref(dropout), batchnorm=describe_from(batchnorm, dropout),
                 )

@@ -4,8 +4,8 @@ from collections import deque
 from collections.abc import Iterator
 
 from layerlint.ir import Kind, Layer, LayerGraph
-from layerlint.rule import Example, Finding, Rule, describe
-from layerlint.rules._common import active_dropout
+from layerlint.rule import Example, Finding, Rule
+from layerlint.rules._common import active_dropout, describe_from
 
 # Kinds the walk from a batchnorm to its activation passes without a gap.
 _TRANSPARENT = frozenset({Kind.SHAPE, Kind.MERGE})
@@ -44,6 +44,9 @@ class BatchnormActivationGap(Rule):
       mask, so strictly they do not commute with ReLU either; they are treated like
       any dropout.
     - Only the first gap found from each batchnorm is reported.
+    - A pooling or dropout after a residual add or concatenation is not counted as a
+      gap: it acts on the combined tensor (NASNet's cells average-pool sums of
+      batchnorm outputs before the next cell's ReLU, by design).
 
     ## Fix safety
     Moving the activation next to the batchnorm changes the function the network
@@ -170,20 +173,25 @@ class BatchnormActivationGap(Rule):
                 gap, activation, reason = found
                 yield self.report(
                     batchnorm, related=(gap, activation),
-                    batchnorm=batchnorm.label, gap=_kind_ref(gap),
-                    activation=describe(activation), reason=reason,
+                    batchnorm=batchnorm.label, gap=_kind_ref(gap, batchnorm),
+                    activation=describe_from(activation, batchnorm), reason=reason,
                 )
 
 
 def _first_gap(graph: LayerGraph, batchnorm: Layer) -> tuple[Layer, Layer, str] | None:
-    """The first (gap, activation, reason) on a path from the batchnorm to an activation."""
-    start: tuple[Layer, ...] = ()
-    queue: deque[tuple[Layer, tuple[Layer, ...]]] = deque(
-        (nxt, start) for nxt in graph.successors(batchnorm))
-    seen: set[tuple[int, tuple[int, ...]]] = set()
+    """The first (gap, activation, reason) on a path from the batchnorm to an activation.
+
+    Gaps count only on the batchnorm's own branch, before the first residual add or
+    concatenation: a pooling or dropout after a merge acts on the combined tensor (as
+    NASNet's cells pool sums of batchnorm outputs), not between this batchnorm and
+    its activation.
+    """
+    queue: deque[tuple[Layer, tuple[Layer, ...], bool]] = deque(
+        (nxt, (), False) for nxt in graph.successors(batchnorm))
+    seen: set[tuple[int, tuple[int, ...], bool]] = set()
     while queue:
-        layer, gaps = queue.popleft()
-        key = (layer.id, tuple(g.id for g in gaps))
+        layer, gaps, merged = queue.popleft()
+        key = (layer.id, tuple(g.id for g in gaps), merged)
         if key in seen or layer.id == batchnorm.id:
             continue
         seen.add(key)
@@ -194,10 +202,12 @@ def _first_gap(graph: LayerGraph, batchnorm: Layer) -> tuple[Layer, Layer, str] 
                     return gap, layer, reason
             continue
         if layer.kind in _CANDIDATES:
-            gaps = (*gaps, layer)
+            gaps = gaps if merged else (*gaps, layer)
+        elif layer.kind is Kind.MERGE:
+            merged = True
         elif layer.kind not in _TRANSPARENT:
             continue
-        queue.extend((nxt, gaps) for nxt in graph.successors(layer))
+        queue.extend((nxt, gaps, merged) for nxt in graph.successors(layer))
     return None
 
 
@@ -221,6 +231,6 @@ def _non_commuting(gap: Layer, activation: Layer) -> str | None:
     return None
 
 
-def _kind_ref(layer: Layer) -> str:
+def _kind_ref(layer: Layer, origin: Layer) -> str:
     what = "dropout" if layer.kind is Kind.DROPOUT else "pooling"
-    return f"{what} {describe(layer)}"
+    return f"{what} {describe_from(layer, origin)}"

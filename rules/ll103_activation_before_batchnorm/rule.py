@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from layerlint.ir import Kind, LayerGraph
-from layerlint.rule import Example, Finding, Rule, Severity, describe
-from layerlint.rules._common import layer_ref
+from layerlint.rule import Example, Finding, Rule, Severity
+from layerlint.rules._common import describe_from, layer_ref
 
 
 class ActivationBeforeBatchnorm(Rule):
@@ -123,6 +123,6 @@ class ActivationBeforeBatchnorm(Rule):
             if batchnorm is not None:
                 yield self.report(
                     activation, related=(before[0], batchnorm),
-                    activation=layer_ref(activation), weighted=describe(before[0]),
-                    batchnorm=describe(batchnorm),
+                    activation=layer_ref(activation), weighted=describe_from(before[0], activation),
+                    batchnorm=describe_from(batchnorm, activation),
                 )

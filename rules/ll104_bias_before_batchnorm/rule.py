@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from layerlint.ir import Kind, Layer, LayerGraph, Unresolved
-from layerlint.rule import Example, Finding, Rule, describe
-from layerlint.rules._common import layer_ref, literal_false
+from layerlint.rule import Example, Finding, Rule
+from layerlint.rules._common import attr, describe_from, layer_ref, literal_false
 
 # How each frontend's source spells "no bias", for the message.
 _NO_BIAS = {"pytorch": "create it with `bias=False`", "keras": "create it with `use_bias=False`",
@@ -31,7 +31,9 @@ class BiasBeforeBatchnorm(Rule):
       detection backbones), it normalizes with fixed running statistics and the
       bias is live again. That cannot be seen in source unless the batchnorm is
       written with `training=False`, which is not reported.
-    - A bias given by a non-literal expression (`bias=use_bias`) is not reported.
+    - A bias given by a non-literal expression (`bias=use_bias`), or left to
+      keyword arguments the frontend cannot expand (`nn.Conv2d(..., **kwargs)`), is
+      not reported.
     - A weighted layer whose output also goes anywhere other than a batchnorm
       (another branch, the model output) is not reported: its bias is live there.
 
@@ -105,9 +107,9 @@ class BiasBeforeBatchnorm(Rule):
             import torch.nn as nn
 
             class ConvBNAct(nn.Module):
-                def __init__(self, cin, cout, norm_layer=None):
+                def __init__(self, cin, cout, use_bias):
                     super().__init__()
-                    self.conv = nn.Conv2d(cin, cout, 3, padding=1, bias=norm_layer is None)
+                    self.conv = nn.Conv2d(cin, cout, 3, padding=1, bias=use_bias)
                     self.bn = nn.BatchNorm2d(cout)
 
                 def forward(self, x):
@@ -142,7 +144,7 @@ class BiasBeforeBatchnorm(Rule):
                 yield self.report(
                     weighted, related=after,
                     weighted=layer_ref(weighted),
-                    batchnorm=", ".join(describe(lay) for lay in after),
+                    batchnorm=", ".join(describe_from(lay, weighted) for lay in after),
                     fix=_fix(graph, weighted),
                 )
 
@@ -150,7 +152,7 @@ class BiasBeforeBatchnorm(Rule):
 def _has_bias(layer: Layer) -> bool | None:
     """True/False from a literal ``use_bias``/``bias`` attribute (default True), None if unknown."""
     key = "use_bias" if "use_bias" in layer.attrs else "bias"
-    value = layer.attrs.get(key, True)
+    value = attr(layer, key, True)
     if isinstance(value, Unresolved) or not isinstance(value, (bool, int, float, type(None))):
         return None
     return bool(value)

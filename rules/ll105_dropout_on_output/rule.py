@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from layerlint.ir import Kind, Layer, LayerGraph, Role
-from layerlint.rule import Example, Finding, Rule, describe
-from layerlint.rules._common import active_dropout, layer_ref, upstream
+from layerlint.rule import Example, Finding, Rule
+from layerlint.rules._common import active_dropout, describe_from, layer_ref, upstream
 
 # The walk from a dropout to the model output stops at these: after a weighted or
 # unknown layer the output is no longer the dropped tensor itself, and after a merge
@@ -141,7 +141,7 @@ class DropoutOnOutput(Rule):
             if squash is not None:
                 yield self.report(
                     dropout, related=(squash,), dropout=layer_ref(dropout),
-                    where=f"feeds {_squash_name(squash)} {describe(squash)} directly",
+                    where=f"feeds {_squash_name(squash)} {describe_from(squash, dropout)} directly",
                     what="logits", fix="apply it before the last weighted layer instead",
                 )
                 continue
@@ -153,7 +153,7 @@ class DropoutOnOutput(Rule):
             if output is None or weighted is None:
                 continue
             where = ("is applied to the model output after its last weighted layer "
-                     + describe(weighted))
+                     + describe_from(weighted, dropout))
             yield self.report(
                 dropout, related=(weighted,), dropout=layer_ref(dropout), where=where,
                 what="outputs", fix="apply it before the last weighted layer instead",

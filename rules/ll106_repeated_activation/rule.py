@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 from layerlint.ir import Kind, Layer, LayerGraph
 from layerlint.ir.kinds import IDENTITY_ON, OUTPUT_RANGE
-from layerlint.rule import Example, Finding, Rule, describe
-from layerlint.rules._common import layer_ref
+from layerlint.rule import Example, Finding, Rule
+from layerlint.rules._common import describe_from, layer_ref
 
 
 class RepeatedActivation(Rule):
@@ -26,7 +26,9 @@ class RepeatedActivation(Rule):
 
     ## Known problems
     A deliberately stacked pair (an activation followed by a different one on
-    purpose) is reported as well; suppress it there.
+    purpose) is reported as well; suppress it there. A function-changing pair whose
+    output is multiplied with the pair's own input is a composite activation, not a
+    mistake, and is not reported: Mish written as `x * tanh(softplus(x))`.
 
     ## Fix safety
     Removing a redundant activation keeps the function identical; removing one of
@@ -119,18 +121,40 @@ class RepeatedActivation(Rule):
             if len(before) != 1 or before[0].kind is not Kind.ACTIVATION:
                 continue
             first = before[0]
+            redundant = _is_redundant(first, second)
+            if not redundant and _is_self_gate(graph, first, second):
+                continue
             yield self.report(
                 second, related=(first,),
-                activation=layer_ref(second), first=describe(first),
-                effect=_effect(first, second),
+                activation=layer_ref(second), first=describe_from(first, second),
+                effect=_effect(first, second, redundant),
             )
 
 
-def _effect(first: Layer, second: Layer) -> str:
-    """Whether the second activation is redundant or changes the function."""
-    f, g = first.info.activation or "", second.info.activation or ""
-    out, identity = OUTPUT_RANGE.get(f), IDENTITY_ON.get(g)
-    if out and identity and identity[0] <= out[0] and out[1] <= identity[1]:
+def _is_redundant(first: Layer, second: Layer) -> bool:
+    """The second activation is the identity on everything the first can output."""
+    out = OUTPUT_RANGE.get(first.info.activation or "")
+    identity = IDENTITY_ON.get(second.info.activation or "")
+    return bool(out and identity and identity[0] <= out[0] and out[1] <= identity[1])
+
+
+def _is_self_gate(graph: LayerGraph, first: Layer, second: Layer) -> bool:
+    """The pair is the gate of a composite activation: its output multiplies its own input.
+
+    Mish is written ``x * tanh(softplus(x))``: the layer that consumes the second
+    activation also consumes what the first one was applied to.
+    """
+    sources = {lay.id for lay in graph.previous_layers(first)}
+    return any(
+        lay.id in sources and lay.id != second.id
+        for consumer in graph.next_layers(second)
+        for lay in graph.previous_layers(consumer)
+    )
+
+
+def _effect(first: Layer, second: Layer, redundant: bool) -> str:
+    f, g = first.info.activation, second.info.activation
+    if redundant:
         return f"{g} is the identity on the output of {f}, so the second one is redundant"
     return (f"{g} is not the identity on the output of {f}, so the pair changes the function; "
             "remove one unless both are intended")

@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from layerlint.ir import Kind, LayerGraph
-from layerlint.rule import Example, Finding, Rule, Severity, describe
-from layerlint.rules._common import active_dropout, layer_ref, upstream
+from layerlint.rule import Example, Finding, Rule, Severity
+from layerlint.rules._common import active_dropout, describe_from, layer_ref, upstream
 
 
 class DropoutWithBatchnorm(Rule):
@@ -102,5 +102,5 @@ class DropoutWithBatchnorm(Rule):
             if batchnorm is not None:
                 yield self.report(
                     dropout, related=(batchnorm,),
-                    dropout=layer_ref(dropout), batchnorm=describe(batchnorm),
+                    dropout=layer_ref(dropout), batchnorm=describe_from(batchnorm, dropout),
                 )
