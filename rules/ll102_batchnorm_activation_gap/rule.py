@@ -7,8 +7,6 @@ from layerlint.ir import Kind, Layer, LayerGraph
 from layerlint.rule import Example, Finding, Rule
 from layerlint.rules._common import active_dropout, describe_from
 
-# Kinds the walk from a batchnorm to its activation passes without a gap.
-_TRANSPARENT = frozenset({Kind.SHAPE, Kind.MERGE})
 # Kinds that may be a gap, depending on the activation.
 _CANDIDATES = frozenset({Kind.DROPOUT, Kind.POOL})
 
@@ -23,8 +21,10 @@ class BatchnormActivationGap(Rule):
     The gaps are: a dropout before an activation that is not positively
     homogeneous (anything but ReLU, LeakyReLU, PReLU); an average or Lp pooling
     before any activation; a max pooling before a non-monotone activation (GELU,
-    SiLU/Swish, Mish, Hardswish). Shape-only layers, residual adds and concatenations between the
-    batchnorm and the activation are not gaps.
+    SiLU/Swish, Mish, Hardswish). Shape-only layers between the batchnorm and the
+    activation are not gaps, and neither are residual adds and concatenations: the
+    check follows the batchnorm's own branch up to its activation, and a merge ends
+    it (the activation after a merge belongs to the combined tensor).
 
     ## Why is this bad?
     The canonical order is weighted layer -> batchnorm -> activation (Ioffe &
@@ -44,9 +44,10 @@ class BatchnormActivationGap(Rule):
       mask, so strictly they do not commute with ReLU either; they are treated like
       any dropout.
     - Only the first gap found from each batchnorm is reported.
-    - A pooling or dropout after a residual add or concatenation is not counted as a
-      gap: it acts on the combined tensor (NASNet's cells average-pool sums of
-      batchnorm outputs before the next cell's ReLU, by design).
+    - A gap followed or preceded by a residual add or concatenation is not
+      reported: the activation after the merge is not this batchnorm's alone, and
+      moving it would change the architecture (NASNet's cells average-pool
+      batchnorm outputs and sum them before the next cell's ReLU, by design).
 
     ## Fix safety
     Moving the activation next to the batchnorm changes the function the network
@@ -181,18 +182,20 @@ class BatchnormActivationGap(Rule):
 def _first_gap(graph: LayerGraph, batchnorm: Layer) -> tuple[Layer, Layer, str] | None:
     """The first (gap, activation, reason) on a path from the batchnorm to an activation.
 
-    Gaps count only on the batchnorm's own branch, before the first residual add or
-    concatenation: a pooling or dropout after a merge acts on the combined tensor (as
-    NASNet's cells pool sums of batchnorm outputs), not between this batchnorm and
-    its activation.
+    Only the batchnorm's own branch counts: a residual add or concatenation ends the
+    walk. The activation after a merge belongs to the combined tensor (ResNet's
+    ``relu(bn2(x) + shortcut)``), so a layer before or after the merge is not a gap
+    between this batchnorm and its activation, and "apply the activation right after
+    the batchnorm" would change the architecture (NASNet's cells average-pool
+    batchnorm outputs, sum them, and apply the next ReLU in the next cell).
     """
-    queue: deque[tuple[Layer, tuple[Layer, ...], bool]] = deque(
-        (nxt, (), False) for nxt in graph.successors(batchnorm))
-    seen: set[tuple[int, tuple[int, ...], bool]] = set()
+    queue: deque[tuple[Layer, tuple[Layer, ...]]] = deque(
+        (nxt, ()) for nxt in graph.successors(batchnorm))
+    seen: set[tuple[int, tuple[int, ...]]] = set()
     while queue:
-        layer, gaps, merged = queue.popleft()
-        key = (layer.id, tuple(g.id for g in gaps), merged)
-        if key in seen or layer.id == batchnorm.id:
+        layer, gaps = queue.popleft()
+        key = (layer.id, tuple(g.id for g in gaps))
+        if key in seen:
             continue
         seen.add(key)
         if layer.kind is Kind.ACTIVATION:
@@ -202,12 +205,10 @@ def _first_gap(graph: LayerGraph, batchnorm: Layer) -> tuple[Layer, Layer, str] 
                     return gap, layer, reason
             continue
         if layer.kind in _CANDIDATES:
-            gaps = gaps if merged else (*gaps, layer)
-        elif layer.kind is Kind.MERGE:
-            merged = True
-        elif layer.kind not in _TRANSPARENT:
+            gaps = (*gaps, layer)
+        elif layer.kind is not Kind.SHAPE:
             continue
-        queue.extend((nxt, gaps, merged) for nxt in graph.successors(layer))
+        queue.extend((nxt, gaps) for nxt in graph.successors(layer))
     return None
 
 
