@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CATALOG = {
     "LL001": ("parse-error", True),
     "LL002": ("incomplete-analysis", True),
+    "LL003": ("unused-suppression", False),  # a diagnostic added by the suppressions work
     "LL101": ("dropout-before-batchnorm", True),
     "LL102": ("batchnorm-activation-gap", True),
     "LL103": ("activation-before-batchnorm", False),

@@ -37,7 +37,7 @@ def test_sarif_is_valid_and_complete():
     assert [r["id"] for r in rules] == [r.code for r in all_rules()]
     assert "## Why is this bad?" in rules[0]["help"]["markdown"]
     first, second = run["results"]
-    assert first["ruleId"] == "LL101" and "ruleIndex" not in first  # not in this catalog
+    assert first["ruleId"] == "LL101" and rules[first["ruleIndex"]]["id"] == "LL101"
     assert first["locations"][0]["physicalLocation"] == {
         "artifactLocation": {"uri": "src/my%20model.py", "uriBaseId": "%SRCROOT%"},
         "region": {"startLine": 4, "startColumn": 9, "endLine": 4, "endColumn": 24},
