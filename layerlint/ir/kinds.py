@@ -290,6 +290,8 @@ def momentum_convention(op: str) -> str | None:
     """"batch" or "running" for a batchnorm op (see MOMENTUM_CONVENTION), None if unknown."""
     return next((conv for prefix, conv in MOMENTUM_CONVENTION.items()
                  if op.startswith(prefix)), None)
+
+
 _OPAQUE = OpInfo(Kind.OPAQUE)
 
 
