@@ -48,6 +48,8 @@ _FRAMEWORKS = ("keras", "tensorflow", "tf_keras")
 _ACTIVATION_MODULES = ("keras.activations.", "keras.ops.", "tensorflow.nn.",
                        "tensorflow.math.")
 _KNOWN = _SEQUENTIAL | _FUNCTIONAL | _INPUT
+_TIGHT = re.compile(r"(?<=[(\[{]) |\s(?=[)\]}])")
+_TRAILING_COMMA = re.compile(r",\s*([)\]}])")
 _CALLED_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\(")
 _NO_ACTIVATION = frozenset({"linear", "None", ""})
 
@@ -130,7 +132,7 @@ class _Spec:
     info: OpInfo | None = None
     # the fused activation of ``activation=``: (op, info, attrs) or None
     activation: tuple[str, OpInfo, dict[str, object]] | None = None
-    condition: str | None = None
+    condition: tuple[str, ...] = ()  # the ``if`` tests it was created under
     named: bool = False  # the label is a bound name, not the constructor's code
 
 
@@ -181,7 +183,7 @@ class _Instance:
     attrs: dict[str, object]
     label: str
     location: Location
-    condition: str | None = None
+    condition: tuple[str, ...] = ()
     named: bool = False
 
 
@@ -206,8 +208,14 @@ def _short(text: str) -> str:
     return text[: _LABEL_WIDTH - 4].rstrip(", ") + ", …)" if "(" in text else text[:_LABEL_WIDTH]
 
 
-def _join(*conditions: str | None) -> str | None:
-    parts = [c for c in conditions if c]
+def _join(*conditions: str | tuple[str, ...] | None) -> str | None:
+    """The condition text of a layer from the ``if`` tests around it, each once."""
+    parts: list[str] = []
+    for condition in conditions:
+        if isinstance(condition, tuple):
+            parts.extend(condition)
+        elif condition:
+            parts.append(condition)
     return " and ".join(dict.fromkeys(parts)) if parts else None
 
 
@@ -411,7 +419,8 @@ class _Interpreter:
         """A node's source, on one line (cached: loops and inlining revisit nodes)."""
         text = self._texts.get(node)
         if text is None:
-            text = self._texts[node] = " ".join(frame.module.code(node).split())
+            text = " ".join(frame.module.code(node).split())
+            text = self._texts[node] = _TIGHT.sub("", _TRAILING_COMMA.sub(r"\1", text))
         return text
 
     def _loc(self, frame: _Frame, node: cst.CSTNode) -> Location:
@@ -572,7 +581,8 @@ class _Interpreter:
     @staticmethod
     def _name(value: object, name: str) -> None:
         """A layer bound to a name is labelled by it (``self.bn``) unless it has ``name=``."""
-        if isinstance(value, (_Spec, _Seq, _Instance)) and not value.named:
+        if isinstance(value, (_Spec, _Seq, _Instance)) and (
+                not value.named or name.startswith("self.")):
             value.label = name
             value.named = True
 
@@ -750,9 +760,9 @@ class _Interpreter:
         orelse = self._eval(node.orelse, frame)
         self.conditions.pop()
         if isinstance(body, _Spec) and not isinstance(orelse, _LayerLike):
-            return replace(body, condition=_join(body.condition, test))
+            return replace(body, condition=(*body.condition, test))
         if isinstance(orelse, _Spec) and not isinstance(body, _LayerLike):
-            return replace(orelse, condition=_join(orelse.condition, f"not ({test})"))
+            return replace(orelse, condition=(*orelse.condition, f"not ({test})"))
         return _merge(body, orelse)
 
     def _subscript(self, node: cst.Subscript, frame: _Frame) -> object:
@@ -822,9 +832,10 @@ class _Interpreter:
         if isinstance(result, _Unknown) and isinstance(callee, _Unknown) \
                 and _dotted(node.func).rsplit(".", 1)[-1][:1].isupper():
             # ``CustomLayer(3)`` from outside the project: a layer we cannot see into
-            return _Spec("<unresolved>", self._name_kwarg(kwargs) or _short(self._text(frame, node)),
-                         self._loc(frame, node), {}, info=OpInfo(Kind.OPAQUE),
-                         condition=_join(*self.conditions))
+            label, named = self._label(node, frame)
+            return _Spec("<unresolved>", label, self._loc(frame, node), {},
+                         info=OpInfo(Kind.OPAQUE), condition=tuple(self.conditions),
+                         named=named)
         return result
 
     def _super_init(self, node: cst.Call, frame: _Frame) -> object:
@@ -869,7 +880,7 @@ class _Interpreter:
         if isinstance(callee, _Function):
             return self._inline(callee, args, kwargs, node, frame)
         if isinstance(callee, _Class):
-            label = _short(self._text(frame, node))
+            label = self._label(node, frame)[0]
             return self._instantiate(callee, args, kwargs, label, self._loc(frame, node)) \
                 or UNKNOWN
         if isinstance(callee, _Bound):
@@ -972,8 +983,9 @@ class _Interpreter:
             return self._function_op(qualified, args, kwargs, node, frame)
         if qualified.startswith("keras.applications.") and last[:1].isupper():
             # a pretrained base model: opaque when applied
-            return _Spec(qualified, self._name_kwarg(kwargs) or _short(self._text(frame, node)),
-                         location, {}, condition=_join(*self.conditions))
+            label, named = self._label(node, frame)
+            return _Spec(qualified, label, location, {}, condition=tuple(self.conditions),
+                         named=named)
         return UNKNOWN
 
     def _function_op(self, qualified: str, args: list[object], kwargs: dict[str, object],
@@ -1013,10 +1025,9 @@ class _Interpreter:
                 name = next(positional, None)
                 if name is not None:
                     exprs[name] = arg.value
-        named = self._name_kwarg(kwargs)
-        label = named or _short(self._label_code(node, frame))
+        label, named = self._label(node, frame)
         spec = _Spec(qualified, label, self._loc(frame, node), {},
-                     condition=_join(*self.conditions), named=named is not None)
+                     condition=tuple(self.conditions), named=named)
         info = lookup(qualified)
         attrs = spec.attrs
 
@@ -1066,12 +1077,34 @@ class _Interpreter:
                 spec.info = activation_op("leaky_relu")
         return spec
 
-    def _label_code(self, node: cst.Call, frame: _Frame) -> str:
-        """``layers.Dropout(0.3)`` -> ``Dropout(0.3)``."""
-        code = self._text(frame, node)
-        func = self._text(frame, node.func)
-        short = func.rsplit(".", 1)[-1]
-        return short + code[len(func):] if code.startswith(func) else code
+    def _label(self, node: cst.Call, frame: _Frame) -> tuple[str, bool]:
+        """How messages name a layer: its ``name=`` (an f-string without its quotes), else
+        its constructor, shortened at an argument (``Conv2D(64, 3, padding="same", …)``).
+        The flag says whether it is a name."""
+        for arg in node.args:
+            if arg.keyword is not None and arg.keyword.value == "name":
+                value = arg.value
+                if type(value) is cst.SimpleString:
+                    text = self._eval_literal(value, frame)
+                    if isinstance(text, _Literal) and isinstance(text.value, str):
+                        return text.value, True
+                if type(value) is cst.FormattedString:
+                    return "".join(self._text(frame, part) for part in value.parts), True
+        func = _dotted(node.func).rsplit(".", 1)[-1] or self._text(frame, node.func)
+        parts: list[str] = []
+        width = len(func) + 2
+        for arg in node.args:
+            text = self._text(frame, arg.value)
+            if arg.keyword is not None:
+                text = f"{arg.keyword.value}={text}"
+            elif arg.star:
+                text = arg.star + text
+            width += len(text) + 2
+            if width > _LABEL_WIDTH and parts:
+                parts.append("…")
+                break
+            parts.append(text)
+        return f"{func}({', '.join(parts)})", False
 
     def _activation_of(self, value: object, expr: cst.BaseExpression | None, frame: _Frame
                        ) -> tuple[str, OpInfo, dict[str, object]] | None:
@@ -1202,7 +1235,7 @@ class _Interpreter:
 
     def _instantiate(self, cls: _Class, args: Sequence[object], kwargs: dict[str, object],
                      label: str, location: Location) -> _Instance | None:
-        instance = _Instance(cls, {}, label, location, condition=_join(*self.conditions))
+        instance = _Instance(cls, {}, label, location, condition=tuple(self.conditions))
         init = self._method(cls, "__init__")
         if init is None or self.depth >= _MAX_DEPTH:
             return instance
@@ -1233,15 +1266,13 @@ class _Interpreter:
         for key, value in instance.attrs.items():
             frame.env[f"self.{key}"] = self._relabel(value, self_label)
         self._bind_params(call[1], frame, [tensor], {}, bound=instance)
-        if instance.condition:
-            self.conditions.append(instance.condition)
+        self.conditions.extend(instance.condition)
         self.depth += 1
         try:
             result = self._run_body(call[1], frame)
         finally:
             self.depth -= 1
-            if instance.condition:
-                self.conditions.pop()
+            del self.conditions[len(self.conditions) - len(instance.condition):]
         out = _heads(result)
         return _Tensor(out) if out else tensor
 
