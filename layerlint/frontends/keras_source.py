@@ -351,7 +351,8 @@ class _Interpreter:
         for seq in self.sequentials:
             if not seq.consumed and (seq is not result or seq.compiled or role is Role.MODEL):
                 self._emit_sequential(seq)
-        if self.builder.layers and not self.functional_outputs:
+        built = any(layer.kind is not Kind.INPUT for layer in self.builder.layers)
+        if built and not self.functional_outputs:
             outputs = _heads(result)
             self.graphs.append(self._graph(self.builder, name, outputs, role if outputs else
                                            Role.UNKNOWN, subset=False))
