@@ -289,6 +289,11 @@ class Evaluator:
         self.top_level_classes: set[cst.ClassDef] = set()  # instantiated by plain code
         self._module_consts: dict[int, dict[str, cst.BaseExpression]] = {}
         self._bases: dict[int, list[Value]] = {}
+        # Training code (see ``_training_graphs``): a loss is only a training loss
+        # outside ``torch.no_grad()`` blocks, evaluation functions and ``model.eval()``.
+        self.grad_off = 0
+        self.eval_mode = False
+        self.range_limit = _MAX_LOOP
 
     # -- names ------------------------------------------------------------------------
     def lookup(self, name: str, frame: Frame) -> Value:
@@ -304,9 +309,11 @@ class Evaluator:
         if name in consts and consts[name] not in self.stack:
             self.stack.append(consts[name])
             try:
-                return self.eval(consts[name], Frame(mod, {}))
+                value = self.eval(consts[name], Frame(mod, {}))
             finally:
                 self.stack.pop()
+            _name_loss(value, name)
+            return value
         qualified = mod.aliases.get(name)
         if qualified is not None:
             return self.resolve_qualified(canonical(qualified), mod)
@@ -360,11 +367,17 @@ class Evaluator:
             for _ in range(2):
                 self.run(stmt.body.body, frame)
         elif isinstance(stmt, cst.With):
+            grad_off = False
             for item in stmt.items:
+                grad_off = grad_off or _disables_grad(item.item, frame.mod)
                 self.eval(item.item, frame)
                 if item.asname is not None:
                     self.bind(item.asname.name, UNKNOWN, frame)
-            self.run(stmt.body.body, frame)
+            self.grad_off += grad_off
+            try:
+                self.run(stmt.body.body, frame)
+            finally:
+                self.grad_off -= grad_off
         elif isinstance(stmt, cst.Try):
             self.run(stmt.body.body, frame)
             if stmt.orelse is not None:
@@ -438,7 +451,7 @@ class Evaluator:
         if isinstance(iterable, Instance) and iterable.seq_items is not None:
             return list(iterable.seq_items.items)
         if isinstance(iterable, Range) and iterable.length is not None:
-            return [Const(i) for i in range(min(iterable.length, _MAX_LOOP))]
+            return [Const(i) for i in range(min(iterable.length, self.range_limit))]
         return [UNKNOWN, UNKNOWN]
 
     def for_statement(self, stmt: cst.For, frame: Frame) -> None:
@@ -451,6 +464,7 @@ class Evaluator:
     def bind(self, target: cst.BaseExpression, value: Value, frame: Frame) -> None:
         if isinstance(target, cst.Name):
             frame.env[target.value] = value
+            _name_loss(value, target.value)
             if frame.on_bind is not None:
                 frame.on_bind(target.value, value)  # type: ignore[operator]
         elif isinstance(target, (cst.Tuple, cst.List)):
@@ -465,7 +479,7 @@ class Evaluator:
             self.bind(target.value, UNKNOWN, frame)
         elif isinstance(target, cst.Attribute):
             owner = self.eval(target.value, frame)
-            if isinstance(owner, Instance) and frame.builder is None:
+            if isinstance(owner, Instance) and (frame.builder is None or frame.self_ is None):
                 self.set_attr(owner, target.attr.value, value)
         elif isinstance(target, cst.Subscript):
             owner = self.eval(target.value, frame)
@@ -777,8 +791,10 @@ class Evaluator:
         if init is not None:
             self.stack.append(cls.node)
             try:
+                # ``__init__`` binds modules; it never applies them
                 self.call_function(Function(init[0], init[1].mod, instance, init[1]), args,
-                                   kwargs, frame, configurable or _OPEN in kwargs)
+                                   kwargs, frame.child(builder=None),
+                                   configurable or _OPEN in kwargs)
             finally:
                 self.stack.pop()
         return instance
@@ -853,6 +869,21 @@ class Evaluator:
             if method in _SCALAR_METHODS:
                 return UNKNOWN
             return self.functional(op, f".{method}()", node, [owner, *args], kwargs, frame)
+        if owner is UNKNOWN and frame.builder is not None and VOCABULARY.get(
+                f"torch.Tensor.{method}", _INPUT).kind in (Kind.SOFTMAX, Kind.ACTIVATION):
+            # ``model(x).sigmoid()`` with an unknown model: an activation method is a
+            # tensor's (training code often works on values we cannot follow)
+            return self.functional(f"torch.Tensor.{method}", f".{method}()", node, args,
+                                   kwargs, frame)
+        if method in _MODULE_SELF_METHODS and not (
+                isinstance(owner, Instance) and self.find_method(owner.cls, method)):
+            if frame.builder is not None and method in ("train", "eval") and not isinstance(
+                    owner, LayerSpec):  # ``self.bn.eval()`` freezes one layer, not the model
+                flag = args[0] if args else kwargs.get("mode", Const(True))
+                self.eval_mode = method == "eval" or (
+                    isinstance(flag, Const) and flag.value is False)
+            if isinstance(owner, _MODULE_TYPES):
+                return owner
         if isinstance(owner, ListValue):
             if method == "append" and args:
                 owner.items.append(args[0])
@@ -920,8 +951,8 @@ class Evaluator:
             return self.call(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node,
                              frame)
         if isinstance(func, _MODULE_TYPES):
-            if args and frame.builder is not None:
-                return self.apply(func, args[0], node, frame)
+            if frame.builder is not None and (args or "input" in kwargs):
+                return self.apply(func, args[0] if args else kwargs["input"], node, frame)
             return UNKNOWN
         tensor = _union([*args, *kwargs.values()])
         if tensor is not None and frame.builder is not None:
@@ -955,6 +986,8 @@ class Evaluator:
             return result
         if name == "functools.partial" and args:
             return Partial(args[0], args[1:], kwargs)
+        if name in _MODULE_WRAPPERS and args and isinstance(args[0], _MODULE_TYPES):
+            return args[0]
         if name.startswith("builtins."):
             return self.call_builtin(short, args, kwargs, frame)
         if name in VOCABULARY or (name.startswith("torch.nn.") and short[:1].isupper()):
@@ -1022,6 +1055,8 @@ class Evaluator:
                                    mod=func.mod)
             return UNKNOWN
         env = self.bind_parameters(func, args, kwargs, configurable or _OPEN in kwargs)
+        grad_off = frame.builder is not None and _is_evaluation(func.node, func.mod)
+        self.grad_off += grad_off
         prefix = frame.prefix
         local = Frame(func.mod, env, self_=func.bound or None, cls=func.cls,
                       builder=frame.builder, condition=frame.condition, prefix=prefix,
@@ -1031,6 +1066,7 @@ class Evaluator:
             self.run(func.node.body.body, local)
         finally:
             self.stack.pop()
+            self.grad_off -= grad_off
         if not local.returns:
             return Const(None)
         result: Value | None = None
@@ -1081,6 +1117,9 @@ class Evaluator:
             return UNKNOWN
         return value
 
+    def losses_active(self) -> bool:
+        return not self.grad_off and not self.eval_mode
+
     # -- layers -----------------------------------------------------------------------
     def attributes(self, op: str, args: list[Value], kwargs: dict[str, Value],
                    node: cst.Call, frame: Frame) -> dict[str, object]:
@@ -1104,7 +1143,14 @@ class Evaluator:
 
     def functional(self, op: str, label: str, node: cst.CSTNode, args: list[Value],
                    kwargs: dict[str, Value], frame: Frame) -> Value:
-        tensor = _union([*args, *kwargs.values()])
+        is_loss = VOCABULARY.get(op, _INPUT).kind is Kind.LOSS
+        if is_loss:
+            # only the input is an edge: a softmax *target* (distillation) is fine
+            tensor = _union([args[0] if args else kwargs.get("input", UNKNOWN)])
+            if frame.builder is None or not self.losses_active():
+                return UNKNOWN
+        else:
+            tensor = _union([*args, *kwargs.values()])
         if frame.builder is None:
             return UNKNOWN if tensor is None else tensor
         attrs = self.attributes(op, args, kwargs, node, frame) if isinstance(
@@ -1138,6 +1184,8 @@ class Evaluator:
         frontier = tensor.frontier if tensor else frozenset()
         relpath = module.relpath if isinstance(module, Module) else None
         if isinstance(module, LayerSpec):
+            if VOCABULARY.get(module.op, _INPUT).kind is Kind.LOSS and not self.losses_active():
+                return UNKNOWN
             layer = builder.add(
                 module.op, module.label or module.default_label, module.location, frontier,
                 attrs=module.attrs,
@@ -1186,6 +1234,56 @@ _OPEN = "**"  # key in a call's keywords when ``**kwargs`` of unknown content is
 
 # ``__name__`` is "__main__" so that ``if __name__ == "__main__":`` is not a condition.
 _BUILTIN_CONSTANTS = {"True": True, "False": False, "None": None, "__name__": "__main__"}
+
+# Module methods that return the module itself (``model = Net().to(device)``).
+_MODULE_SELF_METHODS = frozenset(
+    "to cuda cpu float double half bfloat16 train eval requires_grad_ share_memory "
+    "apply to_empty".split()
+)
+# Calls that wrap a model and behave like it.
+_MODULE_WRAPPERS = frozenset({
+    "torch.nn.DataParallel", "torch.nn.parallel.DataParallel",
+    "torch.nn.parallel.DistributedDataParallel", "torch.compile", "torch.jit.script",
+})
+_GRAD_OFF = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
+                       "torch.autograd.grad_mode.no_grad"})
+# Functions whose losses are evaluation metrics, not training losses.
+_EVALUATION = re.compile(
+    r"(^|_)(predict|prediction|inference|infer|eval|evaluate|evaluation|validate|validation|"
+    r"val|valid|test|metrics?)(_|$)", re.I)
+
+
+def _name_loss(value: Value, name: str) -> None:
+    """A loss module bound to a plain name (``criterion = nn.CrossEntropyLoss()``) is
+    labelled by it."""
+    if isinstance(value, LayerSpec) and value.label is None and \
+            VOCABULARY.get(value.op, _INPUT).kind is Kind.LOSS:
+        value.label = name
+
+
+def _disables_grad(node: cst.BaseExpression, mod: PythonModule) -> bool:
+    """``torch.no_grad()``, ``torch.inference_mode()``, ``torch.set_grad_enabled(False)``."""
+    if not isinstance(node, cst.Call):
+        return False
+    name = mod.qualified(node.func)
+    if name in _GRAD_OFF:
+        return True
+    if name in ("torch.set_grad_enabled", "torch.autograd.set_grad_enabled") and node.args:
+        value = node.args[0].value
+        return isinstance(value, cst.Name) and value.value == "False"
+    return False
+
+
+def _is_evaluation(func: cst.FunctionDef, mod: PythonModule) -> bool:
+    """An evaluation function: by its name, or decorated with ``@torch.no_grad()``."""
+    if _EVALUATION.search(func.name.value):
+        return True
+    for decorator in func.decorators:
+        expr = decorator.decorator
+        if mod.qualified(expr.func if isinstance(expr, cst.Call) else expr) in _GRAD_OFF:
+            return True
+    return False
+
 
 _SCALAR_METHODS = frozenset(
     "size dim numel item tolist shape ndimension get_device nelement element_size "
@@ -1329,6 +1427,8 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
     except RecursionError:
         pass
 
+    training = _training_graphs(mod, evaluator, classes)
+
     graphs = []
     for builder, outputs, cls, role in pending:
         if cls is not None:
@@ -1339,6 +1439,72 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
             elif _MODEL_NAME.search(cls.name.value) or _has_class_scores(builder.layers):
                 role = Role.MODEL
         graphs.append(builder.build(outputs, role))
+    return graphs + training
+
+
+# --------------------------------------------------------------------------- training code
+# Short names of the torch losses: a file that mentions none has no training code to follow.
+_LOSS_NAMES = tuple(sorted({
+    name.rsplit(".", 1)[-1] for name, info in VOCABULARY.items()
+    if info.kind is Kind.LOSS and name.startswith("torch.")
+}))
+_TRAINING_RANGE = 2  # ``for epoch in range(100)``: two passes show what one step does
+
+
+def _training_graphs(mod: PythonModule, evaluator: Evaluator,
+                     classes: list[cst.ClassDef]) -> list[LayerGraph]:
+    """Graphs of the training code in a file: module-level code, functions and methods
+    (Lightning's ``training_step``) that apply a model and a loss.
+
+    The model's ``forward`` is inlined where it is called and each loss becomes a LOSS
+    layer whose input edge comes from the tensor passed to it, so the graph shows what
+    the model's output goes through. Only graphs with a loss are kept.
+    """
+    if not any(name in mod.text for name in _LOSS_NAMES):
+        return []
+    graphs: list[LayerGraph] = []
+
+    def run(name: str, body: list[cst.CSTNode], env: dict[str, Value],
+            self_: Instance | None = None, cls: ClassRef | None = None,
+            node: cst.CSTNode | None = None) -> None:
+        builder = GraphBuilder(f"{name} (training code)", mod.display, FRONTEND)
+        frame = Frame(mod, env, self_=self_, cls=cls, builder=builder)
+        evaluator.eval_mode, evaluator.grad_off = False, 0
+        evaluator.range_limit = _TRAINING_RANGE
+        if node is not None:
+            evaluator.stack.append(node)
+        try:
+            evaluator.run(body, frame)
+        except RecursionError:
+            return
+        finally:
+            evaluator.range_limit = _MAX_LOOP
+            evaluator.eval_mode, evaluator.grad_off = False, 0
+            if node is not None:
+                evaluator.stack.pop()
+        if any(layer.kind is Kind.LOSS for layer in builder.layers):
+            graphs.append(builder.build((), Role.UNKNOWN))
+
+    top = [s for s in mod.module.body if not isinstance(s, (cst.ClassDef, cst.FunctionDef))]
+    run("<module>", top, {})
+    for node in mod.definitions.values():
+        if isinstance(node, cst.FunctionDef) and not _is_evaluation(node, mod):
+            env = evaluator.bind_parameters(Function(node, mod), [], {})
+            run(node.name.value, list(node.body.body), env, node=node)
+    for cls_node in classes:
+        methods = [stmt for stmt in cls_node.body.body if isinstance(stmt, cst.FunctionDef)
+                   and stmt.name.value not in ("__init__", "forward")
+                   and not _is_evaluation(stmt, mod)]
+        if not methods:
+            continue
+        ref = ClassRef(cls_node, mod)
+        instance = evaluator.instantiate(ref, [], {}, Frame(mod, {}), configurable=True)
+        if not isinstance(instance, Instance):
+            continue
+        for method in methods:
+            env = evaluator.bind_parameters(Function(method, mod, instance, ref), [], {})
+            run(f"{cls_node.name.value}.{method.name.value}", list(method.body.body), env,
+                self_=instance, cls=ref, node=method)
     return graphs
 
 

@@ -1,0 +1,3 @@
+from layerlint.rules.ll201_softmax_before_cross_entropy.rule import SoftmaxBeforeCrossEntropy
+
+RULE = SoftmaxBeforeCrossEntropy

@@ -1,0 +1,3 @@
+from layerlint.rules.ll202_double_sigmoid.rule import DoubleSigmoid
+
+RULE = DoubleSigmoid

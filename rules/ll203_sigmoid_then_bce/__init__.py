@@ -1,0 +1,3 @@
+from layerlint.rules.ll203_sigmoid_then_bce.rule import SigmoidThenBce
+
+RULE = SigmoidThenBce
