@@ -42,5 +42,4 @@ def loss_ref(loss: Layer, origin: Layer) -> str:
 
 def squash_ref(layer: Layer) -> str:
     """How a message names the reported softmax or sigmoid."""
-    label = layer.label if len(layer.label) <= 40 else layer.label[:37] + "..."
-    return f"`{label}`"
+    return f"`{layer.label}`"

@@ -52,6 +52,17 @@ _TIGHT = re.compile(r"(?<=[(\[{]) |\s(?=[)\]}])")
 _TRAILING_COMMA = re.compile(r",\s*([)\]}])")
 _CALLED_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\(")
 _NO_ACTIVATION = frozenset({"linear", "None", ""})
+# Loss classes given to ``compile(loss=...)``: what their input is, with
+# ``from_logits=True`` and without. A binary loss without it records no expectation:
+# after a sigmoid that is the Keras idiom (the TensorFlow backend recovers the
+# logits from the sigmoid op), not torch's BCELoss pitfall.
+_LOSSES: dict[str, tuple[str, str | None]] = {
+    "CategoricalCrossentropy": ("logits", "probs"),
+    "SparseCategoricalCrossentropy": ("logits", "probs"),
+    "CategoricalFocalCrossentropy": ("logits", "probs"),
+    "BinaryCrossentropy": ("binary_logits", None),
+    "BinaryFocalCrossentropy": ("binary_logits", None),
+}
 
 # Positional parameter names of the layers whose arguments rules read (Keras 3 and
 # tf.keras 2 agree on these orders).
@@ -146,12 +157,28 @@ class _Seq:
     consumed: bool = False  # nested in or applied by another model
     compiled: bool = False
     named: bool = False
+    loss: _Loss | None = None  # given to ``compile``
 
 
 @dataclass
 class _FunctionalModel:
     label: str
     location: Location
+    # where its graph is, so that ``compile(loss=...)`` can add the loss to it
+    builder: GraphBuilder | None = None
+    heads: tuple[Layer, ...] = ()
+    index: int | None = None
+
+
+@dataclass(frozen=True)
+class _Loss:
+    """A loss object (``keras.losses.CategoricalCrossentropy(from_logits=True)``)."""
+
+    op: str
+    label: str
+    location: Location
+    from_logits: object
+    expects: str | None
 
 
 @dataclass
@@ -381,7 +408,7 @@ class _Interpreter:
     # ---- graphs -------------------------------------------------------------------
 
     def _graph(self, builder: GraphBuilder, name: str, outputs: Iterable[Layer], role: Role,
-               subset: bool = True) -> LayerGraph:
+               subset: bool = True, also: Iterable[Layer] = ()) -> LayerGraph:
         outputs = tuple(dict.fromkeys(outputs))
         layers: Sequence[Layer] = builder.layers
         edges = builder.edges
@@ -390,7 +417,7 @@ class _Interpreter:
             for src, dst in edges:
                 preds.setdefault(dst, []).append(src)
             keep: set[int] = set()
-            stack = [lay.id for lay in outputs]
+            stack = [lay.id for lay in (*outputs, *also)]
             while stack:
                 lid = stack.pop()
                 if lid not in keep:
@@ -409,6 +436,8 @@ class _Interpreter:
         self.builder = GraphBuilder(seq.label, self.module.display, FRONTEND)
         self.conditions = []
         out = self._apply_sequence(seq.items, _Tensor(), use=None, where=seq.location)
+        if seq.loss is not None and out.heads:
+            self._add_loss(self.builder, seq.loss, out.heads)
         if self.builder.layers:
             self.graphs.append(self._graph(self.builder, seq.label, out.heads, Role.MODEL,
                                            subset=False))
@@ -897,6 +926,11 @@ class _Interpreter:
     def _method_call(self, bound: _Bound, args: list[object], kwargs: dict[str, object],
                      node: cst.Call, frame: _Frame) -> object:
         target, name = bound.target, bound.name
+        if name == "compile" and isinstance(target, (_FunctionalModel, _Instance)):
+            loss = self._compiled_loss(args, kwargs)
+            if loss is not None:
+                self._compile(target, loss)
+            return _Literal(None)
         if isinstance(target, _Seq):
             if name == "add" and args:
                 self._consume(args[0])
@@ -907,6 +941,8 @@ class _Interpreter:
                 return UNKNOWN
             if name == "compile":
                 target.compiled = True
+                loss = self._compiled_loss(args, kwargs)
+                target.loss = loss or target.loss
                 return _Literal(None)
             if name in ("__call__", "call"):
                 return self._apply(target, args[0] if args else UNKNOWN,
@@ -934,6 +970,39 @@ class _Interpreter:
         if tensors:
             return self._opaque(node, tensors, frame)
         return UNKNOWN
+
+    @staticmethod
+    def _compiled_loss(args: list[object], kwargs: dict[str, object]) -> _Loss | None:
+        """The loss object of ``compile(optimizer, loss)`` (one loss for the model)."""
+        loss = kwargs.get("loss", args[1] if len(args) > 1 else None)
+        return loss if isinstance(loss, _Loss) else None
+
+    def _add_loss(self, builder: GraphBuilder, loss: _Loss, heads: Sequence[Layer]) -> Layer:
+        return builder.add(loss.op, loss.label, loss.location, heads,
+                           info=OpInfo(Kind.LOSS, expects=loss.expects),
+                           attrs={"from_logits": loss.from_logits},
+                           condition=_join(*self.conditions))
+
+    def _compile(self, model: _FunctionalModel | _Instance, loss: _Loss) -> None:
+        """The model's graph gains its loss after its outputs (the outputs stay outputs)."""
+        if isinstance(model, _FunctionalModel):
+            if model.builder is None or model.index is None:
+                return
+            layer = self._add_loss(model.builder, loss, model.heads)
+            self.graphs[model.index] = self._graph(model.builder, model.label, model.heads,
+                                                   Role.MODEL, also=(layer,))
+            return
+        # a subclassed model: its forward pass, applied here, then the loss
+        builder, self.builder = self.builder, GraphBuilder(model.label, self.module.display,
+                                                           FRONTEND)
+        try:
+            out = self._apply_instance(model, _Tensor(), use=None, self_label="self")
+            if out.heads:
+                layer = self._add_loss(self.builder, loss, out.heads)
+                self.graphs.append(self._graph(self.builder, model.label, out.heads,
+                                               Role.MODEL, also=(layer,)))
+        finally:
+            self.builder = builder
 
     def _consume(self, value: object) -> None:
         if isinstance(value, _Seq):
@@ -967,11 +1036,22 @@ class _Interpreter:
                 return UNKNOWN  # ``super().__init__`` style or a subclass: not a graph here
             label = self._name_kwarg(kwargs) or self.builder.name
             heads = _heads(outputs)
+            model = _FunctionalModel(label, location)
             if heads:
+                model.builder, model.heads, model.index = self.builder, heads, len(self.graphs)
                 self.graphs.append(self._graph(self.builder, label, heads, Role.MODEL))
                 self.functional_outputs += 1
             del inputs
-            return _FunctionalModel(label, location)
+            return model
+        last = qualified.rsplit(".", 1)[-1]
+        if qualified.startswith("keras.losses.") and last in _LOSSES:
+            from_logits = kwargs.get("from_logits", args[0] if args else _Literal(False))
+            flag = _literal(from_logits)
+            with_logits, without = _LOSSES[last]
+            expects = with_logits if flag is True else without if flag is False else None
+            return _Loss(qualified, _short(self._label_code(node, frame)), location,
+                         flag if isinstance(flag, bool) else Unresolved(
+                             self._text(frame, node)), expects)
         if qualified in _INPUT:
             layer = self.builder.add(qualified, self._name_kwarg(kwargs) or "Input", location,
                                      condition=_join(*self.conditions))
