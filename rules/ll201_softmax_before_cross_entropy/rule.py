@@ -9,8 +9,10 @@ from layerlint.rules._losses import fed_losses, loss_ref, squash_ref
 
 class SoftmaxBeforeCrossEntropy(Rule):
     """## What it does
-    Reports a softmax (or log-softmax) whose output is the input of a loss that
-    expects unnormalised logits: torch `nn.CrossEntropyLoss` / `F.cross_entropy`,
+    Reports a softmax (or log-softmax) whose output is the input of a
+    cross-entropy loss that expects logits.
+
+    The losses: torch `nn.CrossEntropyLoss` / `F.cross_entropy`,
     Keras `CategoricalCrossentropy(from_logits=True)` /
     `SparseCategoricalCrossentropy(from_logits=True)` (also a Keras model whose
     last layer has `activation="softmax"` and is compiled with such a loss), ONNX

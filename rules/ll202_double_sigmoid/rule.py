@@ -10,7 +10,9 @@ from layerlint.rules._losses import fed_losses, is_sigmoid, loss_ref, squash_ref
 class DoubleSigmoid(Rule):
     """## What it does
     Reports a sigmoid whose output is the input of a loss that applies a sigmoid
-    itself: torch `nn.BCEWithLogitsLoss` / `F.binary_cross_entropy_with_logits`,
+    itself.
+
+    The losses: torch `nn.BCEWithLogitsLoss` / `F.binary_cross_entropy_with_logits`,
     Keras `BinaryCrossentropy(from_logits=True)` after a sigmoid (also a Keras
     model whose last layer has `activation="sigmoid"`). The finding is at the
     sigmoid; the loss is the related location. A sigmoid fed to `nn.BCELoss` is

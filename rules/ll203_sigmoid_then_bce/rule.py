@@ -10,8 +10,9 @@ from layerlint.rules._losses import fed_losses, is_sigmoid, loss_ref, squash_ref
 class SigmoidThenBce(Rule):
     """## What it does
     Reports a sigmoid whose output is the input of torch `nn.BCELoss` /
-    `F.binary_cross_entropy`. The finding is at the sigmoid; the loss is the
-    related location.
+    `F.binary_cross_entropy`.
+
+    The finding is at the sigmoid; the loss is the related location.
 
     ## Why is this bad?
     The pair computes `-log(sigmoid(z))` in two steps, which loses precision
