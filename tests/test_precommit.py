@@ -15,7 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
 
-BAD = "import torch.nn as nn\n\nmodel = nn.Sequential(\n"  # LL001: a syntax error
+BAD = (  # LL101: the dropout feeds the batchnorm
+    "import torch.nn as nn\n\n"
+    "model = nn.Sequential(nn.Linear(4, 8, bias=False), nn.Dropout(0.5), nn.BatchNorm1d(8),\n"
+    "                      nn.ReLU(), nn.Linear(8, 2))\n"
+)
+BROKEN = "import torch.nn as nn\n\nmodel = nn.Sequential(\n"  # LL001: a syntax error
 CLEAN = (
     "import torch.nn as nn\n\n"
     "model = nn.Sequential(nn.Linear(4, 8, bias=False), nn.BatchNorm1d(8), nn.ReLU(),\n"
@@ -80,7 +85,7 @@ def _project(tmp_path: Path, files: dict[str, str]) -> Path:
 def test_hook_fails_on_finding_passes_on_clean_and_skips_without_files(hook_repo, tmp_path):
     bad = _run_case(hook_repo, tmp_path / "bad", {"model.py": BAD, "notes.txt": "x\n"})
     assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert "LL001" in bad.stdout and "model.py" in bad.stdout
+    assert "model.py:3:52: LL101" in bad.stdout
     assert "notes.txt" not in bad.stdout
 
     clean = _run_case(hook_repo, tmp_path / "clean", {"model.py": CLEAN})
@@ -92,7 +97,7 @@ def test_hook_fails_on_finding_passes_on_clean_and_skips_without_files(hook_repo
     none = tmp_path / "none"
     none.mkdir()
     project = _project(none, {"README.txt": "hello\n"})
-    (project / "unstaged.py").write_text(BAD)
+    (project / "unstaged.py").write_text(BROKEN)
     skipped = _try_repo(hook_repo, project)
     assert skipped.returncode == 0, skipped.stdout + skipped.stderr
     assert "Skipped" in skipped.stdout

@@ -3,6 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from layerlint.ir import Kind, LayerGraph
+from layerlint.fix import Fix
+from layerlint.ir import Layer
 from layerlint.rule import Example, Finding, Rule
 from layerlint.rules._common import active_dropout, describe_from, layer_ref, tracks_running_stats
 
@@ -38,10 +40,13 @@ class DropoutBeforeBatchnorm(Rule):
       uses fixed ones (`training=False`), are not reported.
 
     ## Fix safety
-    Moving the dropout changes the model's training behaviour and its results; it is
-    a design change, not an automatic fix. Recalibrating the batchnorm statistics
-    with dropout off after training (Hendrycks & Gimpel) removes the shift without
-    moving anything.
+    Unsafe (applied with `--unsafe-fixes`): when the dropout and the last batchnorm
+    it reaches are elements of one literal `nn.Sequential(...)` or
+    `keras.Sequential([...])`, the fix moves the dropout right after that batchnorm.
+    Moving it changes the model's training behaviour and its results, and renumbers
+    the state dict keys of a torch Sequential, so old checkpoints no longer load as
+    they are. Recalibrating the batchnorm statistics with dropout off after training
+    (Hendrycks & Gimpel) removes the shift without moving anything.
 
     ## Evidence
     The CPU pilot in the evidence protocol measured the mechanism exactly: with
@@ -217,5 +222,21 @@ class DropoutBeforeBatchnorm(Rule):
             if batchnorm is not None:
                 yield self.report(
                     dropout, related=(batchnorm,),
+                    autofix=_move_after_last_batchnorm(graph, dropout),
                     dropout=layer_ref(dropout), batchnorm=describe_from(batchnorm, dropout),
                 )
+
+
+def _move_after_last_batchnorm(graph: LayerGraph, dropout: Layer) -> Fix | None:
+    """Move the dropout after the batchnorm that no other reached batchnorm leads to.
+
+    The source fixer applies it only inside one literal Sequential; unsafe, because it
+    renumbers a torch Sequential's state_dict keys and changes training.
+    """
+    reached = [lay for lay in graph.reachable(dropout) if lay.kind is Kind.BATCHNORM]
+    last = {lay.location for lay in reached
+            if not any(other.kind is Kind.BATCHNORM for other in graph.reachable(lay))}
+    if len(last) != 1 or graph.frontend == "onnx":
+        return None
+    anchor = next(lay for lay in reached if lay.location in last)
+    return Fix.move_after(dropout, anchor, safe=False)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from layerlint.ir import Kind, Layer, LayerGraph, Unresolved
+from layerlint.fix import Fix
 from layerlint.rule import Example, Finding, Rule
 from layerlint.rules._common import attr, describe_from, layer_ref, literal_false
 
@@ -38,6 +39,8 @@ class BiasBeforeBatchnorm(Rule):
       (another branch, the model output) is not reported: its bias is live there.
 
     ## Fix safety
+    The fix sets `bias=False` (PyTorch) or `use_bias=False` (Keras) on the
+    constructor; it is not offered where the bias may be passed by position.
     Unsafe: removing the bias changes the parameter names in the state dict, so
     existing checkpoints no longer load as they are; the trained bias has to be
     folded into the batchnorm's `running_mean` to keep eval-mode outputs identical.
@@ -146,6 +149,7 @@ class BiasBeforeBatchnorm(Rule):
                     weighted=layer_ref(weighted),
                     batchnorm=", ".join(describe_from(lay, weighted) for lay in after),
                     fix=_fix(graph, weighted),
+                    autofix=_no_bias(graph, weighted),
                 )
 
 
@@ -163,6 +167,14 @@ def _fix(graph: LayerGraph, layer: Layer) -> str:
         if key in layer.attrs:
             return f"create it with `{key}=False`"
     return _NO_BIAS.get(graph.frontend, "create it without a bias")
+
+
+def _no_bias(graph: LayerGraph, layer: Layer) -> Fix | None:
+    """`bias=False` / `use_bias=False` on the constructor; unsafe (state_dict keys change)."""
+    if graph.frontend not in ("pytorch", "keras"):
+        return None
+    key = "use_bias" if "use_bias" in layer.attrs or graph.frontend == "keras" else "bias"
+    return Fix.set_argument(layer, key, False, safe=False)
 
 
 def _feeds_output(graph: LayerGraph, layer: Layer) -> bool:

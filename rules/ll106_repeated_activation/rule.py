@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from layerlint.ir import Kind, Layer, LayerGraph
 from layerlint.ir.kinds import IDENTITY_ON, OUTPUT_RANGE
+from layerlint.fix import Fix
 from layerlint.rule import Example, Finding, Rule
 from layerlint.rules._common import describe_from, layer_ref
 
@@ -32,7 +33,10 @@ class RepeatedActivation(Rule):
 
     ## Fix safety
     Removing a redundant activation keeps the function identical; removing one of
-    a function-changing pair changes the model's outputs.
+    a function-changing pair changes the model's outputs. The fix removes only a
+    redundant second activation that is an element of a literal `nn.Sequential(...)`
+    or `keras.Sequential([...])`; it is unsafe because it renumbers the state dict
+    keys of a torch Sequential (and any code indexing it).
 
     ## Evidence
     Deterministic checks in the evidence pilot: applying ReLU, ReLU6 or Hardtanh
@@ -128,6 +132,7 @@ class RepeatedActivation(Rule):
                 second, related=(first,),
                 activation=layer_ref(second), first=describe_from(first, second),
                 effect=_effect(first, second, redundant),
+                autofix=Fix.remove(second, safe=False) if redundant else None,
             )
 
 
