@@ -1049,7 +1049,7 @@ class _Interpreter:
             flag = _literal(from_logits)
             with_logits, without = _LOSSES[last]
             expects = with_logits if flag is True else without if flag is False else None
-            return _Loss(qualified, _short(self._label_code(node, frame)), location,
+            return _Loss(qualified, self._label(node, frame)[0], location,
                          flag if isinstance(flag, bool) else Unresolved(
                              self._text(frame, node)), expects)
         if qualified in _INPUT:
