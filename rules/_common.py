@@ -17,11 +17,13 @@ __all__ = [
     "UNEXPANDED_KWARGS",
     "active_dropout",
     "attr",
+    "conjuncts",
     "describe_from",
     "layer_ref",
     "number",
     "op_name",
     "literal_false",
+    "present_with",
     "tracks_running_stats",
     "upstream",
 ]
@@ -108,3 +110,23 @@ def upstream(graph: LayerGraph, start: Layer) -> Iterator[Layer]:
         seen.add(layer.id)
         yield layer
         queue.extend(graph.predecessors(layer))
+
+
+def conjuncts(condition: str | None) -> frozenset[str]:
+    """The top-level ``and`` terms of a layer condition ("a and not (b)" -> {a, not (b)})."""
+    if not condition:
+        return frozenset()
+    terms, depth, start = [], 0, 0
+    for index, char in enumerate(condition):
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if depth == 0 and condition.startswith(" and ", index):
+            terms.append(condition[start:index])
+            start = index + len(" and ")
+    terms.append(condition[start:])
+    return frozenset(term.strip() for term in terms if term.strip())
+
+
+def present_with(layer: Layer, origin: Layer) -> bool:
+    """``layer`` is there whenever ``origin`` is: its condition adds nothing to origin's."""
+    return conjuncts(layer.condition) <= conjuncts(origin.condition)

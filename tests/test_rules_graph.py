@@ -411,6 +411,31 @@ def test_ll105_dropout_after_softmax_is_silent():
     assert at("LL105", graph) == []
 
 
+def test_ll105_output_reached_only_in_another_configuration():
+    # self.head = nn.Linear(...) if num_classes > 0 else nn.Identity()
+    net = Net()
+    fc = net.add(nn + "Linear", net.input())
+    drop = net.add(nn + "Dropout", fc, condition="drop_rate > 0")
+    head = net.add(nn + "Linear", drop, condition="drop_rate > 0 and num_classes > 0")
+    identity = net.add(nn + "Identity", drop, condition="not (num_classes > 0)")
+    assert at("LL105", net.build(head, identity, role=Role.MODEL)) == []
+    # The same condition as the dropout's (or none) does not hide the output.
+    net = Net()
+    fc = net.add(nn + "Linear", net.input())
+    drop = net.add(nn + "Dropout", fc, condition="drop_rate > 0")
+    out = net.add("torch.flatten", drop, condition="drop_rate > 0")
+    [finding] = run("LL105", net.build(out, role=Role.MODEL))
+    assert finding.message.endswith("(when drop_rate > 0)")
+
+
+def test_conjuncts_split_at_the_top_level_only():
+    from layerlint.rules._common import conjuncts
+
+    assert conjuncts(None) == frozenset()
+    assert conjuncts("a > 1 and not (b and c) and f(x and y)") == {
+        "a > 1", "not (b and c)", "f(x and y)"}
+
+
 def test_ll105_inactive_dropout_is_silent():
     graph, _ = chain(nn + "Linear", (nn + "Dropout", {"p": 0.0}), nn + "Softmax",
                      role=Role.MODEL)

@@ -4,7 +4,13 @@ from collections.abc import Iterator
 
 from layerlint.ir import Kind, Layer, LayerGraph, Role
 from layerlint.rule import Example, Finding, Rule
-from layerlint.rules._common import active_dropout, describe_from, layer_ref, upstream
+from layerlint.rules._common import (
+    active_dropout,
+    describe_from,
+    layer_ref,
+    present_with,
+    upstream,
+)
 
 # The walk from a dropout to the model output stops at these: after a weighted or
 # unknown layer the output is no longer the dropped tensor itself, and after a merge
@@ -34,6 +40,9 @@ class DropoutOnOutput(Rule):
     - A dropout on a residual branch whose sum is the output (`x + drop(f(x))`, the
       transformer block pattern) is not reported: the output is not dropped as a
       whole.
+    - A path to the output that exists only in another configuration (a head
+      written `nn.Linear(...) if num_classes > 0 else nn.Identity()`, where the
+      Identity alternative makes the model a feature extractor) is not reported.
     - Dropping logits acts a little like label noise and may be deliberate.
 
     ## Fix safety
@@ -175,8 +184,15 @@ def _output_reached(graph: LayerGraph, dropout: Layer) -> Layer | None:
     """The first graph output the dropout's output reaches unchanged by weights or merges."""
     if graph.is_output(dropout):
         return dropout
+
+    def unchanged(layer: Layer) -> bool:
+        # A layer under a condition the dropout does not share is an alternative
+        # configuration (`nn.Linear(...) if num_classes else nn.Identity()`): in the
+        # configuration with a classifier, the output is not the dropped tensor.
+        return layer.kind not in _STOP and present_with(layer, dropout)
+
     return next(
-        (lay for lay in graph.reachable(dropout, lambda lay: lay.kind not in _STOP)
-         if lay.kind not in _STOP and graph.is_output(lay)),
+        (lay for lay in graph.reachable(dropout, unchanged)
+         if unchanged(lay) and graph.is_output(lay)),
         None,
     )
