@@ -157,6 +157,32 @@ class DropoutBeforeBatchnorm(Rule):
                     out = F.adaptive_avg_pool2d(F.relu(self.bn(out)), 1)
                     return self.fc(out.flatten(1))
         """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Dense(256, activation="relu"),
+                layers.Dropout(0.5),  # error: LL101
+                layers.BatchNormalization(),
+                layers.Dense(10, activation="softmax"),
+            ])
+        """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            class DenseBlock(layers.Layer):
+                def __init__(self, units, rate=0.3):
+                    super().__init__()
+                    self.dense = layers.Dense(units, use_bias=False)
+                    self.drop = layers.Dropout(rate)  # error: LL101
+                    self.bn = layers.BatchNormalization()
+
+                def call(self, x, training=False):
+                    x = self.drop(self.dense(x), training=training)
+                    return keras.activations.relu(self.bn(x, training=training))
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -207,6 +233,18 @@ class DropoutBeforeBatchnorm(Rule):
                 def forward(self, x):
                     x = F.dropout(x, p=0.2, training=False)
                     return F.relu(self.bn(self.fc1(x)))
+        """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Dense(256, use_bias=False),
+                layers.BatchNormalization(),
+                layers.Activation("relu"),
+                layers.Dropout(0.5),
+                layers.Dense(10, activation="softmax"),
+            ])
         """),
     )
 

@@ -117,6 +117,17 @@ class BatchnormActivationGap(Rule):
                     x = F.max_pool2d(self.bn(self.conv(x)), 2)
                     return F.silu(x)
         """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            inputs = keras.Input(shape=(32, 32, 3))
+            x = layers.Conv2D(64, 3, use_bias=False)(inputs)
+            x = layers.BatchNormalization()(x)  # error: LL102
+            x = layers.Dropout(0.2)(x)
+            x = layers.Activation("gelu")(x)
+            model = keras.Model(inputs, x)
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -164,6 +175,21 @@ class BatchnormActivationGap(Rule):
                     out = self.bn2(self.conv2(out))
                     out = out + x
                     return F.relu(out)
+        """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            inputs = keras.Input(shape=(32, 32, 3))
+            x = layers.Conv2D(64, 3, use_bias=False)(inputs)
+            x = layers.BatchNormalization()(x)
+            x = layers.Dropout(0.2)(x)
+            x = layers.ReLU()(x)
+            x = layers.Conv2D(64, 3, use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.MaxPooling2D()(x)
+            x = layers.Activation("relu")(x)
+            model = keras.Model(inputs, x)
         """),
     )
 

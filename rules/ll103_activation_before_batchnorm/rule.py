@@ -85,6 +85,17 @@ class ActivationBeforeBatchnorm(Rule):
                     h = torch.relu(self.fc(x))  # error: LL103
                     return self.out(self.bn(h))
         """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Conv2D(64, 3, activation="relu"),  # error: LL103
+                layers.BatchNormalization(),
+                layers.GlobalAveragePooling2D(),
+                layers.Dense(10),
+            ])
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -109,6 +120,18 @@ class ActivationBeforeBatchnorm(Rule):
 
                 def forward(self, x):
                     return self.conv(self.relu(self.norm(x)))
+        """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Conv2D(64, 3, use_bias=False),
+                layers.BatchNormalization(),
+                layers.Activation("relu"),
+                layers.GlobalAveragePooling2D(),
+                layers.Dense(10),
+            ])
         """),
     )
 

@@ -94,6 +94,17 @@ class BiasBeforeBatchnorm(Rule):
                 def forward(self, x):
                     return self.bn(self.fc(x.flatten(1))).relu()
         """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Dense(128),  # error: LL104
+                layers.BatchNormalization(),
+                layers.ReLU(),
+                layers.Dense(10),
+            ])
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -131,6 +142,17 @@ class BiasBeforeBatchnorm(Rule):
                 def forward(self, x):
                     y = self.conv(x)
                     return self.act(self.bn(y)) + y
+        """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Dense(128, use_bias=False),
+                layers.BatchNormalization(),
+                layers.ReLU(),
+                layers.Dense(10),
+            ])
         """),
     )
 

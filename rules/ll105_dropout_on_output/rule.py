@@ -96,6 +96,17 @@ class DropoutOnOutput(Rule):
                     logit = F.dropout(logit, 0.2, self.training)  # error: LL105
                     return torch.sigmoid(logit)
         """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            inputs = keras.Input(shape=(784,))
+            x = layers.Dense(256, activation="relu")(inputs)
+            x = layers.Dense(10)(x)
+            x = layers.Dropout(0.3)(x)  # error: LL105
+            outputs = layers.Softmax()(x)
+            model = keras.Model(inputs, outputs)
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -139,6 +150,16 @@ class DropoutOnOutput(Rule):
 
                 def forward(self, x):
                     return x + self.drop(self.fc(x).relu())
+        """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            inputs = keras.Input(shape=(784,))
+            x = layers.Dense(256, activation="relu")(inputs)
+            x = layers.Dropout(0.3)(x)
+            outputs = layers.Dense(10, activation="softmax")(x)
+            model = keras.Model(inputs, outputs)
         """),
     )
 

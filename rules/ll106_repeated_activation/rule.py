@@ -83,6 +83,16 @@ class RepeatedActivation(Rule):
                 nn.Sigmoid(),  # error: LL106
             )
         """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Dense(64, activation="relu"),
+                layers.ReLU(),  # error: LL106
+                layers.Dense(10),
+            ])
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -116,6 +126,16 @@ class RepeatedActivation(Rule):
                     out = self.relu(self.bn1(self.conv1(x)))
                     out = self.bn2(self.conv2(out))
                     return self.relu(out + x)
+        """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Dense(64),
+                layers.ReLU(),
+                layers.Dense(10),
+            ])
         """),
     )
 

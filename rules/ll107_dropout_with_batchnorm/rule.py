@@ -64,6 +64,18 @@ class DropoutWithBatchnorm(Rule):
                 nn.Linear(256, 10),
             )
         """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Dense(128, use_bias=False),
+                layers.BatchNormalization(),
+                layers.ReLU(),
+                layers.Dropout(0.5),  # error: LL107
+                layers.Dense(10),
+            ])
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -90,6 +102,17 @@ class DropoutWithBatchnorm(Rule):
                 def forward(self, x):
                     x = self.bn(self.conv(x)).relu().mean((2, 3))
                     return self.fc(self.drop(x))
+        """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Dense(128, use_bias=False),
+                layers.BatchNormalization(),
+                layers.ReLU(),
+                layers.Dense(10),
+            ])
         """),
     )
 

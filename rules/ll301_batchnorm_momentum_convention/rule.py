@@ -86,6 +86,19 @@ class BatchnormMomentumConvention(Rule):
                 nn.Linear(256, 10),
             )
         """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Conv2D(32, 3, use_bias=False),
+                layers.BatchNormalization(momentum=0.1),  # error: LL301
+                layers.ReLU(),
+                layers.Conv2D(32, 3, use_bias=False),
+                layers.BatchNormalization(-1, 0.01),  # error: LL301
+                layers.ReLU(),
+            ])
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -112,6 +125,19 @@ class BatchnormMomentumConvention(Rule):
 
                 def forward(self, x):
                     return self.stats_free(self.bn(self.conv(x))).relu()
+        """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Conv2D(32, 3, use_bias=False),
+                layers.BatchNormalization(momentum=0.9),
+                layers.ReLU(),
+                layers.Conv2D(32, 3, use_bias=False),
+                layers.BatchNormalization(-1, 0.99, 1e-3),
+                layers.ReLU(),
+            ])
         """),
     )
 

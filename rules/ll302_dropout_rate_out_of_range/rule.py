@@ -71,6 +71,19 @@ class DropoutRateOutOfRange(Rule):
                     x = F.dropout(x, p=-0.1, training=self.training)  # error: LL302
                     return self.fc2(x)
         """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            model = keras.Sequential([
+                layers.Conv2D(32, 3, activation="relu"),
+                layers.SpatialDropout2D(rate=-0.1),  # error: LL302
+                layers.Flatten(),
+                layers.Dense(64, activation="relu"),
+                layers.Dropout(1.0),  # error: LL302
+                layers.Dense(10),
+            ])
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -97,6 +110,21 @@ class DropoutRateOutOfRange(Rule):
 
                 def forward(self, x):
                     return self.fc(self.drop(x))
+        """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            import os
+
+            rate = float(os.environ.get("DROPOUT", "0.2"))
+            model = keras.Sequential([
+                layers.Dense(64, activation="relu"),
+                layers.Dropout(0.5),
+                layers.Dense(64, activation="relu"),
+                layers.Dropout(rate),
+                layers.Dense(10),
+            ])
         """),
     )
 
