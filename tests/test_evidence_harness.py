@@ -21,6 +21,7 @@ from layerlint.evidence import data as evidence_data  # noqa: E402
 from layerlint.evidence import parallel  # noqa: E402
 from layerlint.evidence.context import Context, configure_determinism  # noqa: E402
 from layerlint.evidence.harness import atomic_write_json, run_module  # noqa: E402
+from layerlint.evidence.report import describe_reference, load_reference  # noqa: E402
 from layerlint.evidence.runner import discover  # noqa: E402
 from layerlint.evidence.stats import VERDICTS  # noqa: E402
 
@@ -80,6 +81,14 @@ def test_smoke_run(code, ctx, tmp_path):
     assert all(c["passed"] for c in report["controls"] if c["name"].startswith("determinism"))
     assert (module.ARMS == ()) == (not any(c["name"].startswith("determinism")
                                            for c in report["controls"]))
+    # the bundled reference was recorded by this module's current design
+    reference = load_reference(code)
+    assert reference is not None, f"{code} has no bundled reference.json"
+    assert reference["primary"]["name"] == report["primary"]["name"]
+    assert reference["arms"] == list(module.ARMS)
+    assert reference["mode"] == "quick" and reference["complete"]
+    assert [c["comparison"]["name"] for c in reference["comparisons"]] == [
+        c.name for c in module.COMPARISONS]
 
 
 def test_same_seed_same_numbers(ctx, tmp_path):
@@ -230,7 +239,8 @@ def test_verify_command_smoke(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["rule", "endpoint", "effect"]
     assert any(line.startswith("LL201") for line in lines)
-    assert any(line.startswith("LL302") and "supported (exact)" in line for line in lines)
+    assert any(line.startswith("LL302") and "supported (exact)" in line
+               and "reproduced" in line for line in lines)
     for name in ("LL302.json", "LL302.md", "LL201.json", "LL201.md"):
         assert (tmp_path / name).is_file()
     bad = CliRunner().invoke(cli, ["verify", "LL999", "--mode", "smoke", "--out",
@@ -263,3 +273,57 @@ def test_seed_orderings_study_smoke(tmp_path):
     assert (tmp_path / "seed-orderings.md").is_file()
     saved = json.loads((tmp_path / "seed-orderings.json").read_text())
     assert saved["trials"] == report["trials"]
+
+
+_NONDETERMINISTIC = '''
+"""A broken evidence module: its fixed arm draws from an unseeded generator."""
+import random
+from layerlint.evidence.api import Comparison
+CODE = "LL999"
+ARMS = ("a", "b")
+PAIRED_INIT = False
+SEEDS = {"smoke": 6, "quick": 6, "full": 6}
+COMPARISONS = (Comparison("x", "x", a=("a", "v"), b=("b", "v"), delta=0.01),)
+_rng = random.Random()
+def run_arm(ctx, seed, arm):
+    return {"v": 1.0 if arm == "a" else _rng.random()}
+'''
+
+
+def test_failed_control_withholds_the_verdicts(ctx, tmp_path, monkeypatch):
+    (tmp_path / "broken_evidence.py").write_text(_NONDETERMINISTIC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("broken_evidence")
+    report = run_module(module, ctx, tmp_path / "out", progress=False, controls=True)
+    determinism = [c for c in report["controls"] if c["name"].startswith("determinism")]
+    assert determinism and not determinism[0]["passed"]
+    assert report["withheld"]
+    from layerlint.evidence.report import table_row
+
+    assert table_row(report)["verdict"] == "withheld (control failed)"
+
+
+def test_reference_description_for_explain():
+    text = describe_reference("LL101")
+    assert text is not None and "variance shift" in text
+    assert "quick mode, cpu" in text and "torch 2." in text and "seeds" in text
+    assert describe_reference("LL999") is None
+
+
+@pytest.mark.slow
+def test_wheel_ships_every_evidence_module_and_reference(tmp_path):
+    import zipfile
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation",
+                           "-o", str(tmp_path), str(root)], capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode != 0 and "No module named" in done.stderr:
+        pytest.skip(f"cannot build here: {done.stderr.strip().splitlines()[-1]}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for folder in sorted((root / "rules").glob("ll[0-9]*")):
+        if (folder / "evidence.py").is_file():
+            for file in ("evidence.py", "reference.json"):
+                assert f"layerlint/rules/{folder.name}/{file}" in names

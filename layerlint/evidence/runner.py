@@ -124,6 +124,8 @@ def render_table(results: list[dict]) -> str:
     widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in headers}
     line = "  ".join(h.ljust(widths[h]) for h in headers)
     body = ["  ".join(r[h].ljust(widths[h]) for h in headers) for r in rows]
-    notes = [f"{r['report']['code']} vs reference: {r['reference'][0]} ({r['reference'][1]})"
-             for r in results if r["reference"][1]]
+    notes = [f"{r['report']['code']}: {r['report']['primary']['note']}" for r in results
+             if r["report"]["primary"].get("note", "").startswith("about")]
+    notes += [f"{r['report']['code']} vs reference: {r['reference'][0]} ({r['reference'][1]})"
+              for r in results if r["reference"][1]]
     return "\n".join([line, "  ".join("-" * widths[h] for h in headers), *body, "", *notes])
