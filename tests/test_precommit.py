@@ -62,47 +62,54 @@ def hook_repo(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return source, env
 
 
-def _try_repo(hook: tuple[Path, dict[str, str]], project: Path) -> subprocess.CompletedProcess:
+def _try_repo(hook: tuple[Path, dict[str, str]], project: Path) -> subprocess.Popen:
+    """Start ``pre-commit try-repo`` on the project's staged files.
+
+    try-repo installs the hook into a fresh store each time (about a minute, mostly
+    waiting on the package index), so the cases run side by side.
+    """
     source, env = hook
     rev = _git(source, "rev-parse", "HEAD").strip()
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "pre_commit", "try-repo", str(source), "layerlint",
          "--ref", rev, "--verbose"],
-        cwd=project, env=env, capture_output=True, text=True, timeout=900,
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
 
-def _project(tmp_path: Path, files: dict[str, str]) -> Path:
-    project = tmp_path / "project"
-    project.mkdir()
-    _git(project, "init", "-q")
+def _project(folder: Path, files: dict[str, str], unstaged: dict[str, str] | None = None
+             ) -> Path:
+    folder.mkdir()
+    _git(folder, "init", "-q")
     for name, text in files.items():
-        (project / name).write_text(text)
-    _git(project, "add", "-A")
-    return project
+        (folder / name).write_text(text)
+    _git(folder, "add", "-A")
+    for name, text in (unstaged or {}).items():
+        (folder / name).write_text(text)
+    return folder
 
 
 def test_hook_fails_on_finding_passes_on_clean_and_skips_without_files(hook_repo, tmp_path):
-    bad = _run_case(hook_repo, tmp_path / "bad", {"model.py": BAD, "notes.txt": "x\n"})
-    assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert "model.py:3:52: LL101" in bad.stdout
-    assert "notes.txt" not in bad.stdout
+    projects = {
+        "bad": _project(tmp_path / "bad", {"model.py": BAD, "notes.txt": "x\n"}),
+        "clean": _project(tmp_path / "clean", {"model.py": CLEAN}),
+        # No matching file staged: the hook must be skipped, not lint the whole folder
+        # (which holds a broken, unstaged file here).
+        "none": _project(tmp_path / "none", {"README.txt": "hello\n"},
+                         unstaged={"unstaged.py": BROKEN}),
+    }
+    runs = {name: _try_repo(hook_repo, folder) for name, folder in projects.items()}
+    out = {}
+    for name, proc in runs.items():
+        out[name] = proc.communicate(timeout=900)[0]
+    codes = {name: proc.returncode for name, proc in runs.items()}
 
-    clean = _run_case(hook_repo, tmp_path / "clean", {"model.py": CLEAN})
-    assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "Passed" in clean.stdout
+    assert codes["bad"] == 1, out["bad"]
+    assert "model.py:3:52: LL101" in out["bad"]
+    assert "notes.txt" not in out["bad"].split("hook id: layerlint", 1)[1]
 
-    # No matching file staged: the hook must be skipped, not lint the whole folder
-    # (which holds a bad, unstaged file here).
-    none = tmp_path / "none"
-    none.mkdir()
-    project = _project(none, {"README.txt": "hello\n"})
-    (project / "unstaged.py").write_text(BROKEN)
-    skipped = _try_repo(hook_repo, project)
-    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
-    assert "Skipped" in skipped.stdout
+    assert codes["clean"] == 0, out["clean"]
+    assert "Passed" in out["clean"]
 
-
-def _run_case(hook, folder: Path, files: dict[str, str]) -> subprocess.CompletedProcess:
-    folder.mkdir()
-    return _try_repo(hook, _project(folder, files))
+    assert codes["none"] == 0, out["none"]
+    assert "Skipped" in out["none"]
