@@ -22,7 +22,8 @@ def graphs(tmp_path: Path, code: str, name: str = "model.py",
     path.parent.mkdir(parents=True, exist_ok=True)
     header = HEADER if code.startswith(HEADER) else ""
     path.write_text(header + textwrap.dedent(code[len(header):]))
-    project = Project([path], display=lambda p: str(p.relative_to(tmp_path)))
+    others = [tmp_path / other for other in files or {}]
+    project = Project([path, *others], display=lambda p: str(p.relative_to(tmp_path)))
     return {g.name: g for g in load_graphs(path, project)}
 
 

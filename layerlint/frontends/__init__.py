@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -31,8 +32,19 @@ class Project:
 
     def __init__(self, files: Iterable[Path], display: Callable[[Path], str]) -> None:
         self.files = [Path(f) for f in files]
+        # Project imports resolve to these only: the run's files, never the whole disk.
+        self.resolved_files = frozenset(f.resolve() for f in self.files)
         self.display = display
         self.cache: dict[object, object] = {}
+        # Parsed modules, least recently used first: bounded, so that memory stays flat
+        # however many files a run has (a file imported again later is parsed again).
+        self.modules: OrderedDict[Path, object] = OrderedDict()
+
+    def remember(self, path: Path, module: object, limit: int = 64) -> None:
+        self.modules[path] = module
+        self.modules.move_to_end(path)
+        while len(self.modules) > limit:
+            self.modules.popitem(last=False)
 
 
 def _load_python(path: Path, project: Project) -> list[LayerGraph]:

@@ -71,6 +71,7 @@ class PythonModule:
     _statements: dict[int, tuple[int, int, int]] | None = field(default=None, repr=False)
     _located: dict[int, Location] = field(default_factory=dict, repr=False)
     _taken: set[tuple[int, int]] = field(default_factory=set, repr=False)
+    _codes: dict[int, str] = field(default_factory=dict, repr=False)
 
     @property
     def lines(self) -> list[str]:
@@ -98,28 +99,38 @@ class PythonModule:
             found = self._search(node, first, last) or self._search(node, 1, len(self.lines))
             if found is not None:
                 first, column, last = found
-        location = Location(self.display, first, column, last)
+        location = Location(self.display, first, column, last if last != first else None)
         self._located[id(node)] = location
         return location
 
     def _search(self, node: cst.CSTNode, first: int, last: int) -> tuple[int, int, int] | None:
-        code = self.module.code_for_node(node).strip()
-        head = code.split("\n", 1)[0]
+        head = self.head(node)
         if not head:
             return None
-        extra_lines = code.count("\n")
         for number in range(first, min(last, len(self.lines)) + 1):
             line = self.lines[number - 1]
             start = line.find(head)
             while start != -1:
                 if (number, start) not in self._taken:
                     self._taken.add((number, start))
-                    return number, start + 1, number + extra_lines
+                    return number, start + 1, number
                 start = line.find(head, start + 1)
         return None
 
     def code(self, node: cst.CSTNode) -> str:
-        return self.module.code_for_node(node)
+        """A node's source (LibCST regenerates it: cached, since loops revisit nodes)."""
+        text = self._codes.get(id(node))
+        if text is None:
+            text = self._codes[id(node)] = self.module.code_for_node(node)
+        return text
+
+    def head(self, node: cst.CSTNode) -> str:
+        """The first line of a node's source; for a call, cheaply, up to its "(".
+
+        Calls are the nodes located most, and a Sequential's full text is long."""
+        if isinstance(node, cst.Call) and not node.whitespace_after_func.value:
+            return self.code(node.func).split("\n", 1)[0] + "("
+        return self.code(node).strip().split("\n", 1)[0]
 
     def qualified(self, node: cst.BaseExpression) -> str | None:
         """The qualified, canonical name of a dotted expression, through import aliases."""
@@ -238,9 +249,10 @@ def _dotted(node: cst.BaseExpression) -> str:
 
 def parse_python(path: Path, project: Project, data: bytes | None = None) -> PythonModule:
     """Parse a file once per run (cached on the project)."""
-    key = ("python", path.resolve())
-    cached = project.cache.get(key)
+    key = path.resolve()
+    cached = project.modules.get(key)
     if isinstance(cached, PythonModule):
+        project.modules.move_to_end(key)
         return cached
     if isinstance(cached, InputError):
         raise cached
@@ -286,7 +298,7 @@ def parse_python(path: Path, project: Project, data: bytes | None = None) -> Pyt
             aliases=_collect_aliases(module),
             definitions=definitions,
         )
-    project.cache[key] = result
+    project.remember(key, result)
     if isinstance(result, InputError):
         raise result
     return result
@@ -301,8 +313,13 @@ def resolve_import(origin: PythonModule, qualified: str, project: Project) -> tu
     """
     key = ("import", origin.path, qualified)
     if key not in project.cache:
-        project.cache[key] = _resolve_import(origin, qualified, project)
-    return project.cache[key]  # type: ignore[return-value]
+        found = _resolve_import(origin, qualified, project)
+        project.cache[key] = (found[0].path, found[1]) if found else None
+    target = project.cache[key]
+    if target is None:
+        return None
+    path, name = target  # type: ignore[misc]
+    return parse_python(path, project), name
 
 
 def _resolve_import(origin: PythonModule, qualified: str,
@@ -323,7 +340,7 @@ def _resolve_import(origin: PythonModule, qualified: str,
     for base in candidates:
         for path in (base / relative.with_suffix(".py") if module_part else None,
                      base / relative / "__init__.py"):
-            if path is None or not path.is_file():
+            if path is None or path.resolve() not in project.resolved_files:
                 continue
             if path.resolve() == origin.path.resolve():
                 continue

@@ -121,6 +121,8 @@ class Instance(Module):
     cls: ClassRef
     attrs: dict[str, Value] = field(default_factory=dict)
     seq_items: Seq | None = None  # subclasses of nn.Sequential
+    # Built with no known argument: its graph adds nothing to the class's own.
+    open: bool = False
 
 
 @dataclass(eq=False)
@@ -187,10 +189,10 @@ def _signature(op: str) -> tuple[str, ...]:
     return ()
 
 
-def _literal(value: Value, text: str) -> object:
+def _literal(value: Value, node: cst.CSTNode | None, mod: PythonModule) -> object:
     if isinstance(value, Const) and isinstance(value.value, (bool, int, float, str, type(None))):
         return value.value
-    return Unresolved(text)
+    return Unresolved(" ".join(mod.code(node).split()) if node is not None else "?")
 
 
 # --------------------------------------------------------------------------- frames
@@ -784,7 +786,8 @@ class Evaluator:
         """
         if frame.depth > _MAX_DEPTH or cls.node in self.stack:
             return OpaqueModule(cls.node.name.value, cls.mod.location(cls.node))
-        instance = Instance(cls)
+        given = [value for key, value in (*enumerate(args), *kwargs.items()) if key != _OPEN]
+        instance = Instance(cls, open=all(value is UNKNOWN for value in given))
         if self.is_sequential_class(cls):
             instance.seq_items = Seq([], [])
         init = self.find_method(cls, "__init__")
@@ -1123,15 +1126,15 @@ class Evaluator:
     # -- layers -----------------------------------------------------------------------
     def attributes(self, op: str, args: list[Value], kwargs: dict[str, Value],
                    node: cst.Call, frame: Frame) -> dict[str, object]:
-        texts = [frame.mod.code(a.value) for a in node.args if a.keyword is None]
-        keyword_texts = {a.keyword.value: frame.mod.code(a.value)
-                         for a in node.args if a.keyword is not None}
+        positional = [a.value for a in node.args if a.keyword is None and not a.star]
+        keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
         attrs: dict[str, object] = {}
         for index, (param, value) in enumerate(zip(_signature(op), args)):
-            attrs[param] = _literal(value, texts[index] if index < len(texts) else "?")
+            source = positional[index] if index < len(positional) else None
+            attrs[param] = _literal(value, source, frame.mod)
         for key, value in kwargs.items():
             if key != _OPEN:
-                attrs[key] = _literal(value, keyword_texts.get(key, key))
+                attrs[key] = _literal(value, keywords.get(key), frame.mod)
         attrs.pop("input", None)
         return attrs
 
@@ -1404,7 +1407,7 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
     # 2. Sequentials and model instances bound by plain code (module level, functions)
     def discovered(role: Role) -> object:
         def on_bind(name: str, value: Value) -> None:
-            if isinstance(value, (Seq, Instance)):
+            if isinstance(value, Seq) or (isinstance(value, Instance) and not value.open):
                 model_graph(name, value, role, None, name)
         return on_bind
 
@@ -1421,7 +1424,7 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
                 evaluator.run(node.body.body, frame)
                 evaluator.stack.pop()
                 for value in frame.returns:
-                    if isinstance(value, (Seq, Instance)):
+                    if isinstance(value, Seq) or (isinstance(value, Instance) and not value.open):
                         model_graph(node.name.value, value, Role.UNKNOWN, None,
                                     node.name.value + "()")
     except RecursionError:
