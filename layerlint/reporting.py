@@ -4,7 +4,8 @@
 related: [{path, line, column, message}], node, cell, fix``
 
 ``cell`` is the notebook code cell (1-based) for ``.ipynb`` files, else null; ``line``
-is then the line within that cell.
+is then the line within that cell. ``fix`` is null, or ``{edit, description,
+applicability}`` (``safe``/``unsafe``) when the rule offers a fix.
 """
 
 from __future__ import annotations

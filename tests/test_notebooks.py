@@ -93,3 +93,11 @@ def test_layers_across_cells_point_at_their_cell(tmp_path, monkeypatch):
     assert finding["related"][0]["line"] == 5
     text = CliRunner().invoke(cli, ["check", "nb.ipynb"]).stdout
     assert "nb.ipynb:cell 2:4:5: LL901" in text
+
+
+def test_nbformat_3_worksheets():
+    nb = read_notebook(json.dumps({"nbformat": 3, "worksheets": [{"cells": [
+        {"cell_type": "code", "input": ["import torch\n", "x = 1"]},
+        {"cell_type": "markdown", "source": ["text"]},
+    ]}]}).encode())
+    assert nb.text == "import torch\nx = 1\n"

@@ -43,7 +43,7 @@ class Notebook:
 
 
 def _cell_source(cell: dict) -> str:
-    source = cell.get("source", "")
+    source = cell.get("source", cell.get("input", ""))  # "input" in nbformat 3
     if isinstance(source, list):
         source = "".join(s for s in source if isinstance(s, str))
     if not isinstance(source, str):
@@ -72,7 +72,12 @@ def read_notebook(data: bytes) -> Notebook:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as error:
         raise InputError(f"malformed notebook: {error}") from None
-    cells = document.get("cells") if isinstance(document, dict) else None
+    if not isinstance(document, dict):
+        raise InputError("malformed notebook: not a JSON object")
+    cells = document.get("cells")
+    worksheets = document.get("worksheets")  # nbformat 3
+    if cells is None and isinstance(worksheets, list) and worksheets:
+        cells = worksheets[0].get("cells") if isinstance(worksheets[0], dict) else None
     if not isinstance(cells, list):
         raise InputError("malformed notebook: no list of cells")
     lines: list[str] = []
