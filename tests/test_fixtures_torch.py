@@ -36,13 +36,8 @@ JSON_KEYS = ["path", "line", "column", "end_line", "end_column", "code", "name",
 
 # Fixtures that the frontend does not get right yet: strict, so a fix makes them fail
 # until the entry is removed.
-KNOWN_GAPS = {
-    "fastvit_like.py": (
-        "LL105 false positive at line 160: `self.head = nn.Linear(...) if num_classes > 0 "
-        "else nn.Identity()` is taken as two alternatives, so `head_drop` seems to reach "
-        "the output through nn.Identity (timm writes every head this way)"
-    ),
-}
+# Fixture files whose markers the frontend cannot meet yet: {name: why}.
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _expected(root: Path) -> set[tuple[str, int, str]]:

@@ -578,7 +578,15 @@ class Evaluator:
         test = self.eval(node.test, frame)
         if isinstance(test, Const):
             return self.eval(node.body if test.value else node.orelse, frame)
-        return _merge(self.eval(node.body, frame), self.eval(node.orelse, frame))
+        # Both alternatives, each under its condition, as for an ``if`` statement.
+        text = " ".join(frame.mod.code(node.test).split())
+        outer = frame.condition
+        frame.condition = _and(outer, text)
+        body = self.eval(node.body, frame)
+        frame.condition = _and(outer, f"not ({text})")
+        orelse = self.eval(node.orelse, frame)
+        frame.condition = outer
+        return _merge(body, orelse)
 
     def eval_BooleanOperation(self, node: cst.BooleanOperation, frame: Frame) -> Value:
         left = self.eval(node.left, frame)
@@ -1135,6 +1143,9 @@ class Evaluator:
         for key, value in kwargs.items():
             if key != _OPEN:
                 attrs[key] = _literal(value, keywords.get(key), frame.mod)
+        if _OPEN in kwargs:  # absent attributes are unknown, not the framework default
+            attrs[_OPEN] = next((frame.mod.code(a.value) for a in node.args if a.star == "**"),
+                                "kwargs")
         attrs.pop("input", None)
         return attrs
 
