@@ -8,12 +8,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from layerlint import __version__
 from layerlint.registry import SelectionError, all_rules, get_rule
+
+if TYPE_CHECKING:
+    from layerlint.ir import Location
+    from layerlint.linter import LintResult
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -109,8 +115,9 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
 
 
-def _source_line(result):  # noqa: ANN001, ANN202 - a small closure over the run's sources
-    def line(location):  # noqa: ANN001, ANN202
+def _source_line(result: LintResult) -> Callable[[Location], str | None]:
+    """The source line of a location, read once per file, for the terminal snippet."""
+    def line(location: Location) -> str | None:
         source = result.source(location.path)
         return source.line(location.line, location.cell) if source is not None else None
 

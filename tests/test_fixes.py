@@ -11,12 +11,10 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
-
 from fake_rules import use_fake_rules
 
 from layerlint import engine, linter
 from layerlint.cli import cli
-
 
 SOURCE = textwrap.dedent("""\
     from tensorflow import keras
