@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -101,3 +102,20 @@ def test_reported_or_related_line(check, monkeypatch, drop, bn, suppressed):
     use_fake_rules(monkeypatch)
     found = [c for c, *_ in check(TORCH.format(drop=drop, bn=bn))]
     assert found == ([] if suppressed else ["LL901"])
+
+
+def test_onnx_text_comment_suppresses(tmp_path, monkeypatch):
+    root = Path(__file__).resolve().parent.parent
+    lines = (root / "fixtures/onnx/cnn_train_export.onnxtxt").read_text().splitlines()
+    monkeypatch.chdir(tmp_path)
+
+    def codes(text: str) -> list[str]:
+        (tmp_path / "m.onnxtxt").write_text(text)
+        result = CliRunner().invoke(cli, ["check", "--format", "json", "m.onnxtxt"])
+        return [(f["code"], f["line"]) for f in json.loads(result.stdout)]
+
+    before = codes("\n".join(lines) + "\n")
+    assert ("LL104", 10) in before
+    lines[9] += "  # noqa: LL104"
+    after = codes("\n".join(lines) + "\n")
+    assert after == [f for f in before if f != ("LL104", 10)]
