@@ -345,3 +345,23 @@ def test_deep_nesting_and_recursion_do_not_crash(tmp_path):
                 return self.child(x)
     """)
     assert "Net" in result
+
+
+def test_keyword_dicts_follow_setdefault_pop_and_update(tmp_path):
+    result = graphs(tmp_path, HEADER + """
+        def make_conv(cin, cout, **kwargs):
+            kwargs.setdefault("bias", False)
+            padding = kwargs.pop("padding", 0)
+            return nn.Conv2d(cin, cout, 3, padding=padding, **kwargs)
+
+        def make_bn(c, **kwargs):
+            opts = dict(momentum=0.1)
+            opts.update(kwargs)
+            opts["eps"] = 1e-3
+            return nn.BatchNorm2d(c, **opts)
+
+        model = nn.Sequential(make_conv(3, 8, padding=1), make_bn(8, momentum=0.9))
+    """)
+    conv, bn = result["model"].layers[1:]
+    assert conv.attrs["bias"] is False and conv.attrs["padding"] == 1
+    assert bn.attrs["momentum"] == 0.9 and bn.attrs["eps"] == 0.001

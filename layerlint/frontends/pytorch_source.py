@@ -488,8 +488,11 @@ class Evaluator:
             index = self.subscript_index(target, frame)
             if isinstance(owner, ListValue) and isinstance(index, Const):
                 if owner.names is not None and isinstance(index.value, str):
-                    owner.names.append(index.value)
-                    owner.items.append(value)
+                    if index.value in owner.names:
+                        owner.items[owner.names.index(index.value)] = value
+                    else:
+                        owner.names.append(index.value)
+                        owner.items.append(value)
 
     @staticmethod
     def set_attr(instance: Instance, name: str, value: Value) -> None:
@@ -895,6 +898,8 @@ class Evaluator:
                     isinstance(flag, Const) and flag.value is False)
             if isinstance(owner, _MODULE_TYPES):
                 return owner
+        if isinstance(owner, ListValue) and owner.names is not None and method in _DICT_METHODS:
+            return self.dict_method(owner, method, args, kwargs)
         if isinstance(owner, ListValue):
             if method == "append" and args:
                 owner.items.append(args[0])
@@ -945,6 +950,38 @@ class Evaluator:
         if isinstance(owner, ModList) and method == "items":
             return ListValue([ListValue([Const(n), v]) for n, v in zip(owner.names, owner.items)])
         return None
+
+    @staticmethod
+    def dict_method(owner: ListValue, method: str, args: list[Value],
+                    kwargs: dict[str, Value]) -> Value:
+        """``kwargs.setdefault("bias", False)`` and friends, on a dict of known keys."""
+        names = owner.names
+        assert names is not None
+        key = args[0].value if args and isinstance(args[0], Const) else None
+        if method == "update":
+            source = args[0] if args else ListValue([], [])
+            pairs = list(zip(source.names, source.items)) if isinstance(
+                source, ListValue) and source.names is not None else []
+            for name, value in [*pairs, *kwargs.items()]:
+                if name in names:
+                    owner.items[names.index(name)] = value
+                else:
+                    names.append(name)
+                    owner.items.append(value)
+            return Const(None)
+        if not isinstance(key, str):
+            return UNKNOWN
+        default = args[1] if len(args) > 1 else Const(None)
+        if key in names:
+            index = names.index(key)
+            value = owner.items[index]
+            if method == "pop":
+                del names[index], owner.items[index]
+            return value
+        if method == "setdefault":
+            names.append(key)
+            owner.items.append(default)
+        return default
 
     def call(self, func: Value, args: list[Value], kwargs: dict[str, Value], node: cst.Call,
              frame: Frame) -> Value:
@@ -1298,6 +1335,8 @@ def _is_evaluation(func: cst.FunctionDef, mod: PythonModule) -> bool:
             return True
     return False
 
+
+_DICT_METHODS = frozenset({"setdefault", "pop", "get", "update"})
 
 _SCALAR_METHODS = frozenset(
     "size dim numel item tolist shape ndimension get_device nelement element_size "
