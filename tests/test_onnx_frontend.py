@@ -100,6 +100,12 @@ def test_module_path_from_torchscript_node_names(name, path):
     assert _module_path_from_name(name) == path
 
 
+def test_module_called_twice_keeps_its_path():
+    scopes = frozenset({"mlp", "mlp/drop", "mlp/drop_1", "mlp/fc_1"})
+    assert _module_path_from_name("/mlp/drop_1/Dropout", scopes) == "mlp.drop"
+    assert _module_path_from_name("/mlp/fc_1/Conv", scopes) == "mlp.fc_1"  # a real name
+
+
 def test_source_location_skips_library_frames():
     trace = ('File "/home/me/model.py", line 8, in forward\n    x = self.bn(x)\n'
              '  File "/venv/lib/python3.11/site-packages/torch/nn/modules/batchnorm.py", '

@@ -229,16 +229,44 @@ def _bisect(starts: list[int], offset: int) -> int:
 # Names: module paths and source lines recorded by the torch exporters
 
 
-def _module_path_from_name(name: str) -> str | None:
+def _module_path_from_name(name: str, scopes: frozenset[str] = frozenset()) -> str | None:
     """``/layer1/layer1.0/bn1/BatchNormalization`` -> ``layer1.0.bn1`` (TorchScript exporter).
 
     Each scope is the module's name from its last non-numeric atom (``layer1.0`` for a
     Sequential's child, ``bn1`` for an attribute), so a scope that extends the previous
-    one replaces it and any other scope is appended.
+    one replaces it and any other scope is appended. A module called twice gets
+    ``drop_1`` for its second call: with ``scopes`` (every scope in the model), a
+    ``<name>_<n>`` whose ``<name>`` scope also exists is read as ``<name>``.
     """
     if not name.startswith("/"):
         return None
-    return _module_path_from_scopes(name[1:].rpartition("/")[0])
+    return _module_path_from_scopes(_repeat_free(name[1:].rpartition("/")[0], scopes))
+
+
+_REPEAT = re.compile(r"(.+)_\d+")
+
+
+def _repeat_free(scope: str, scopes: frozenset[str]) -> str:
+    if not scopes or "_" not in scope:
+        return scope
+    parts = scope.split("/")
+    for i, part in enumerate(parts):
+        match = _REPEAT.fullmatch(part)
+        if match and "/".join([*parts[:i], match[1]]) in scopes:
+            parts[i] = match[1]
+    return "/".join(parts)
+
+
+def _torch_scopes(model: ModelProto) -> frozenset[str]:
+    """The scopes of TorchScript-style node names (``/a/b/Op`` -> ``a/b`` and ``a``)."""
+    scopes: set[str] = set()
+    for _, node in _nodes_in_text_order(model):
+        if node.name.startswith("/"):
+            scope = node.name[1:].rpartition("/")[0]
+            while scope and scope not in scopes:
+                scopes.add(scope)
+                scope = scope.rpartition("/")[0]
+    return frozenset(scopes)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -414,6 +442,7 @@ class _Lowering:
         self.imported.update({o.domain: o.version for o in model.opset_import})
         self.functions = {(f.domain, f.name): (i, f) for i, f in enumerate(model.functions)}
         self.is_text = bool(positions) or path.endswith(".onnxtxt")
+        self.scopes = _torch_scopes(model)
 
     # -- entry --------------------------------------------------------------------------
     def run(self) -> LayerGraph:
@@ -605,8 +634,8 @@ class _Lowering:
     def _record(self, node: NodeProto, index: int, body: _Body, op: str, info: OpInfo,
                 sources: list[int], attrs: dict[str, object]) -> _Record:
         meta = _metadata(node)
-        module = (_module_path_from_metadata(meta) or _module_path_from_name(node.name)
-                  or body.caller_module)
+        module = (_module_path_from_metadata(meta)
+                  or _module_path_from_name(node.name, self.scopes) or body.caller_module)
         name = node.name or f"{node.op_type}_{index}"
         line, column = self.positions.get((*body.key, index), (1, 1))
         location = Location(self.path, line, column, node=f"{body.node_prefix}{name} (#{index})")
@@ -954,8 +983,8 @@ class _Lowering:
                     if (resolved := self._resolve_attr(a, body)) is not None})
         meta = _metadata(node)
         name = node.name or f"{node.op_type}_{index}"
-        caller_module = (_module_path_from_metadata(meta) or _module_path_from_name(node.name)
-                         or body.caller_module)
+        caller_module = (_module_path_from_metadata(meta)
+                         or _module_path_from_name(node.name, self.scopes) or body.caller_module)
         sub = _Body(values={}, parent=None, producers={}, consumers={},
                     key=("function", f_index), condition=body.condition, attr_env=env,
                     node_prefix=f"{body.node_prefix}{name} (#{index}) > ",
