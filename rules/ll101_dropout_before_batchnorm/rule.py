@@ -183,6 +183,19 @@ class DropoutBeforeBatchnorm(Rule):
                     x = self.drop(self.dense(x), training=training)
                     return keras.activations.relu(self.bn(x, training=training))
         """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            mlp (float[N, 64] x) => (float[N, 10] y)
+            <float[64, 128] w1, float[128] s, float[128] b, float[128] m, float[128] v,
+             float[128, 10] w2, float p = {0.3}, bool train = {1}>
+            {
+                h = MatMul (x, w1)
+                d, mask = Dropout (h, p, train)  # error: LL101
+                n = BatchNormalization <training_mode: int = 1> (d, s, b, m, v)
+                r = Relu (n)
+                y = MatMul (r, w2)
+            }
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -245,6 +258,19 @@ class DropoutBeforeBatchnorm(Rule):
                 layers.Dropout(0.5),
                 layers.Dense(10, activation="softmax"),
             ])
+        """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            mlp (float[N, 64] x) => (float[N, 10] y)
+            <float[64, 128] w1, float[128] s, float[128] b, float[128] m, float[128] v,
+             float[128, 10] w2, float p = {0.3}, bool train = {1}>
+            {
+                h = MatMul (x, w1)
+                n = BatchNormalization <training_mode: int = 1> (h, s, b, m, v)
+                r = Relu (n)
+                d, mask = Dropout (r, p, train)
+                y = MatMul (d, w2)
+            }
         """),
     )
 

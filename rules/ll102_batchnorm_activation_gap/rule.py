@@ -128,6 +128,17 @@ class BatchnormActivationGap(Rule):
             x = layers.Activation("gelu")(x)
             model = keras.Model(inputs, x)
         """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            block (float[N, 3, 32, 32] x) => (float[N, 16, 15, 15] y)
+            <float[16, 3, 3, 3] w, float[16] s, float[16] b, float[16] m, float[16] v>
+            {
+                c = Conv <kernel_shape: ints = [3, 3]> (x, w)
+                n = BatchNormalization <training_mode: int = 1> (c, s, b, m, v)  # error: LL102
+                p = AveragePool <kernel_shape: ints = [2, 2], strides: ints = [2, 2]> (n)
+                y = Relu (p)
+            }
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -190,6 +201,17 @@ class BatchnormActivationGap(Rule):
             x = layers.MaxPooling2D()(x)
             x = layers.Activation("relu")(x)
             model = keras.Model(inputs, x)
+        """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            block (float[N, 3, 32, 32] x) => (float[N, 16, 15, 15] y)
+            <float[16, 3, 3, 3] w, float[16] s, float[16] b, float[16] m, float[16] v>
+            {
+                c = Conv <kernel_shape: ints = [3, 3]> (x, w)
+                n = BatchNormalization <training_mode: int = 1> (c, s, b, m, v)
+                p = MaxPool <kernel_shape: ints = [2, 2], strides: ints = [2, 2]> (n)
+                y = Relu (p)
+            }
         """),
     )
 

@@ -96,6 +96,16 @@ class ActivationBeforeBatchnorm(Rule):
                 layers.Dense(10),
             ])
         """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            block (float[N, 3, 32, 32] x) => (float[N, 16, 30, 30] y)
+            <float[16, 3, 3, 3] w, float[16] s, float[16] b, float[16] m, float[16] v>
+            {
+                c = Conv <kernel_shape: ints = [3, 3]> (x, w)
+                a = Relu (c)  # error: LL103
+                y = BatchNormalization <training_mode: int = 1> (a, s, b, m, v)
+            }
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -132,6 +142,16 @@ class ActivationBeforeBatchnorm(Rule):
                 layers.GlobalAveragePooling2D(),
                 layers.Dense(10),
             ])
+        """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            block (float[N, 3, 32, 32] x) => (float[N, 16, 30, 30] y)
+            <float[16, 3, 3, 3] w, float[16] s, float[16] b, float[16] m, float[16] v>
+            {
+                c = Conv <kernel_shape: ints = [3, 3]> (x, w)
+                n = BatchNormalization <training_mode: int = 1> (c, s, b, m, v)
+                y = Relu (n)
+            }
         """),
     )
 

@@ -105,6 +105,28 @@ class BiasBeforeBatchnorm(Rule):
                 layers.Dense(10),
             ])
         """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            block (float[N, 3, 32, 32] x) => (float[N, 16, 30, 30] y)
+            <float[16, 3, 3, 3] w, float[16] bias,
+             float[16] s, float[16] b, float[16] m, float[16] v>
+            {
+                ["/conv1/Conv"] c = Conv <kernel_shape: ints = [3, 3]> (x, w, bias)  # error: LL104
+                ["/bn1/BatchNormalization"] n = BatchNormalization (c, s, b, m, v)
+                y = Relu (n)
+            }
+        """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            head (float[N, 64] x) => (float[N, 32] y)
+            <float[64, 32] w, float[32] bias, float[32] s, float[32] b, float[32] m, float[32] v>
+            {
+                h = MatMul (x, w)  # error: LL104
+                hb = Add (h, bias)
+                n = BatchNormalization <training_mode: int = 1> (hb, s, b, m, v)
+                y = Relu (n)
+            }
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -153,6 +175,16 @@ class BiasBeforeBatchnorm(Rule):
                 layers.ReLU(),
                 layers.Dense(10),
             ])
+        """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            block (float[N, 3, 32, 32] x) => (float[N, 16, 30, 30] y)
+            <float[16, 3, 3, 3] w, float[16] s, float[16] b, float[16] m, float[16] v>
+            {
+                ["/conv1/Conv"] c = Conv <kernel_shape: ints = [3, 3]> (x, w)
+                ["/bn1/BatchNormalization"] n = BatchNormalization (c, s, b, m, v)
+                y = Relu (n)
+            }
         """),
     )
 

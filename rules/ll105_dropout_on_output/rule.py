@@ -107,6 +107,15 @@ class DropoutOnOutput(Rule):
             outputs = layers.Softmax()(x)
             model = keras.Model(inputs, outputs)
         """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            classifier (float[N, 512] x) => (float[N, 10] y)
+            <float[10, 512] w, float[10] b, float p = {0.5}, bool train = {1}>
+            {
+                logits = Gemm <transB: int = 1> (x, w, b)
+                y, mask = Dropout (logits, p, train)  # error: LL105
+            }
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -160,6 +169,15 @@ class DropoutOnOutput(Rule):
             x = layers.Dropout(0.3)(x)
             outputs = layers.Dense(10, activation="softmax")(x)
             model = keras.Model(inputs, outputs)
+        """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            classifier (float[N, 512] x) => (float[N, 10] y)
+            <float[10, 512] w, float[10] b, float p = {0.5}, bool train = {1}>
+            {
+                d, mask = Dropout (x, p, train)
+                y = Gemm <transB: int = 1> (d, w, b)
+            }
         """),
     )
 

@@ -93,6 +93,16 @@ class RepeatedActivation(Rule):
                 layers.Dense(10),
             ])
         """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            block (float[N, 3, 32, 32] x) => (float[N, 16, 30, 30] y)
+            <float[16, 3, 3, 3] w, float[16] b, float lo = {0}, float hi = {6}>
+            {
+                c = Conv <kernel_shape: ints = [3, 3]> (x, w, b)
+                a = Clip (c, lo, hi)
+                y = Relu (a)  # error: LL106
+            }
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -136,6 +146,17 @@ class RepeatedActivation(Rule):
                 layers.ReLU(),
                 layers.Dense(10),
             ])
+        """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            block (float[N, 3, 32, 32] x) => (float[N, 16, 28, 28] y)
+            <float[16, 3, 3, 3] w1, float[16, 16, 3, 3] w2>
+            {
+                c = Conv <kernel_shape: ints = [3, 3]> (x, w1)
+                a = Relu (c)
+                d = Conv <kernel_shape: ints = [3, 3]> (a, w2)
+                y = Relu (d)
+            }
         """),
     )
 

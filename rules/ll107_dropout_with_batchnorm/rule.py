@@ -76,6 +76,21 @@ class DropoutWithBatchnorm(Rule):
                 layers.Dense(10),
             ])
         """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            net (float[N, 3, 32, 32] x) => (float[N, 10] y)
+            <float[16, 3, 3, 3] w, float[16] s, float[16] b, float[16] m, float[16] v,
+             float[10, 16] fc, float p = {0.5}, bool train = {1}>
+            {
+                c = Conv <kernel_shape: ints = [3, 3]> (x, w)
+                n = BatchNormalization <training_mode: int = 1> (c, s, b, m, v)
+                r = Relu (n)
+                g = GlobalAveragePool (r)
+                f = Flatten (g)
+                d, mask = Dropout (f, p, train)  # error: LL107
+                y = Gemm <transB: int = 1> (d, fc)
+            }
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -113,6 +128,20 @@ class DropoutWithBatchnorm(Rule):
                 layers.ReLU(),
                 layers.Dense(10),
             ])
+        """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            net (float[N, 3, 32, 32] x) => (float[N, 10] y)
+            <float[16, 3, 3, 3] w, float[16] s, float[16] b, float[16] m, float[16] v,
+             float[10, 16] fc>
+            {
+                c = Conv <kernel_shape: ints = [3, 3]> (x, w)
+                n = BatchNormalization <training_mode: int = 1> (c, s, b, m, v)
+                r = Relu (n)
+                g = GlobalAveragePool (r)
+                f = Flatten (g)
+                y = Gemm <transB: int = 1> (f, fc)
+            }
         """),
     )
 

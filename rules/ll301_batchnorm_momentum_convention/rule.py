@@ -99,6 +99,16 @@ class BatchnormMomentumConvention(Rule):
                 layers.ReLU(),
             ])
         """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            block (float[N, 3, 32, 32] x) => (float[N, 16, 30, 30] y)
+            <float[16, 3, 3, 3] w, float[16] s, float[16] b, float[16] m, float[16] v>
+            {
+                c = Conv <kernel_shape: ints = [3, 3]> (x, w)
+                n = BatchNormalization <momentum: float = 0.01> (c, s, b, m, v)  # error: LL301
+                y = Relu (n)
+            }
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -138,6 +148,16 @@ class BatchnormMomentumConvention(Rule):
                 layers.BatchNormalization(-1, 0.99, 1e-3),
                 layers.ReLU(),
             ])
+        """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            block (float[N, 3, 32, 32] x) => (float[N, 16, 30, 30] y)
+            <float[16, 3, 3, 3] w, float[16] s, float[16] b, float[16] m, float[16] v>
+            {
+                c = Conv <kernel_shape: ints = [3, 3]> (x, w)
+                n = BatchNormalization <momentum: float = 0.9> (c, s, b, m, v)
+                y = Relu (n)
+            }
         """),
     )
 

@@ -84,6 +84,15 @@ class DropoutRateOutOfRange(Rule):
                 layers.Dense(10),
             ])
         """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            head (float[N, 512] x) => (float[N, 10] y)
+            <float[10, 512] w, float[10] b, float p = {1.0}, bool train = {1}>
+            {
+                d, mask = Dropout (x, p, train)  # error: LL302
+                y = Gemm <transB: int = 1> (d, w, b)
+            }
+        """),
     )
     valid = (
         Example.pytorch("""
@@ -125,6 +134,15 @@ class DropoutRateOutOfRange(Rule):
                 layers.Dropout(rate),
                 layers.Dense(10),
             ])
+        """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            head (float[N, 512] x) => (float[N, 10] y)
+            <float[10, 512] w, float[10] b, float p = {0.5}, bool train = {1}>
+            {
+                d, mask = Dropout (x, p, train)
+                y = Gemm <transB: int = 1> (d, w, b)
+            }
         """),
     )
 
