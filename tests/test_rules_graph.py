@@ -93,6 +93,24 @@ def test_ll101_names_the_first_batchnorm_through_layers_and_blocks():
     assert "`bn_near`" in finding.message and "bn_far" not in finding.message
 
 
+def test_ll101_names_the_blocks_when_they_differ():
+    builder = GraphBuilder("Net", "model.py", "pytorch")
+    x = builder.add("input", "x", Location("model.py", 1, 1), info=OpInfo(Kind.INPUT))
+    drop = builder.add(nn + "Dropout", "self.dropout", Location("model.py", 11, 9), [x],
+                       module_path="layer1.0.dropout")
+    builder.add(nn + "BatchNorm2d", "self.bn2", Location("model.py", 9, 9), [drop],
+                module_path="layer1.0.bn2")
+    [finding] = run("LL101", builder.build())
+    assert " in `" not in finding.message
+    builder.edges.pop()
+    builder.add(nn + "BatchNorm2d", "self.bn1", Location("model.py", 7, 9), [drop],
+                module_path="layer1.1.bn1")
+    [finding] = run("LL101", builder.build())
+    assert finding.message.startswith(
+        "`self.dropout` (Dropout) in `layer1.0` reaches batchnorm `self.bn1` (line 7) in "
+        "`layer1.1` while training")
+
+
 def test_ll101_dropout_after_last_batchnorm_is_silent():
     graph, _ = chain(nn + "Linear", nn + "BatchNorm1d", nn + "ReLU", nn + "Dropout",
                      nn + "Linear")
