@@ -59,8 +59,18 @@ class DropoutBeforeBatchnorm(Rule):
     (CI -2.23..-0.34), but recalibrating the batchnorm statistics did not recover
     it, so that loss came from the extra dropout layers rather than from the shift
     itself. A faithful replication of the published harm needs a deep CNN.
-    `layerlint verify LL101` re-runs the measurement; reference results are bundled
-    with it once recorded.
+    `layerlint verify LL101` re-runs the measurement.
+
+    Bundled reference result (quick mode on a 2-core CPU, torch 2.13.0, scikit-learn
+    digits, 10 seeds; `layerlint explain` shows it, `layerlint verify LL101` re-runs
+    it): in a 2-block MLP with dropout 0.5 directly before the second batchnorm, its
+    running variance was 2.17 times (range 2.01-2.31) the test-time input variance,
+    against 1.00 for the remedy (first-case prediction 2.25). Test NLL was 0.019
+    nats higher (95% CI +0.013..+0.026), and re-estimating the batchnorm statistics
+    with dropout off lowered it by 0.029 (CI +0.023..+0.035), so on this data the
+    shift itself cost calibration; test accuracy was equivalent (+0.02 pp, CI
+    -0.33..+0.37). So: a real statistics mismatch, a small calibration cost, no
+    accuracy cost shown.
 
     ## References
     - X. Li, S. Chen, X. Hu, J. Yang, "Understanding the Disharmony between Dropout

@@ -53,8 +53,14 @@ class DropoutOnOutput(Rule):
     No primary study was found that measures this, and it has not been piloted
     yet: the claim that it costs accuracy or calibration is unverified. `layerlint
     verify LL105` compares a dropout on the logits with a dropout before the last
-    linear layer (test NLL over several seeds); reference results are bundled
-    with it once recorded.
+    linear layer (test NLL over several seeds).
+
+    Bundled reference result (quick mode on a 2-core CPU, torch 2.13.0, scikit-learn
+    digits, 10 seeds; `layerlint explain` shows it, `layerlint verify LL105` re-runs
+    it): in a small MLP, dropout 0.5 on the logits raised test NLL by 0.038 nats
+    against the same dropout before the last linear layer (95% CI +0.033..+0.043);
+    accuracy was not resolved (0.29 pp higher, CI from 0.71 pp higher to 0.14 pp
+    lower); at p=0.2 test NLL was equivalent (+0.001, CI -0.002..+0.004).
 
     ## References
     - N. Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from
