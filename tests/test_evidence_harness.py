@@ -327,3 +327,25 @@ def test_wheel_ships_every_evidence_module_and_reference(tmp_path):
         if (folder / "evidence.py").is_file():
             for file in ("evidence.py", "reference.json"):
                 assert f"layerlint/rules/{folder.name}/{file}" in names
+
+
+def test_verify_reads_local_mnist_with_data(tmp_path):
+    import numpy as np
+    from click.testing import CliRunner
+
+    from layerlint.cli import cli
+
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 80), ("t10k", 20)):
+        _idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28)), False)
+        _idx(raw / f"{split}-labels-idx1-ubyte", np.arange(n) % 10, False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["verify", "LL103", "--mode", "smoke", "--device", "cpu",
+                                      "--data", str(tmp_path / "data"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "LL103.json").read_text())
+    (dataset,) = report["datasets"].values()
+    assert dataset["name"] == "mnist" and dataset["pinned"] is None
+    assert dataset["train"] + dataset["test"] == 100

@@ -60,6 +60,7 @@ def make_runner(module: ModuleType, ctx, jobs: int = 1
 
     def parallel(pending: Iterable[tuple[int, str]]) -> Iterator[Trial]:
         import multiprocessing
+
         import torch
 
         spawn = multiprocessing.get_context("spawn")

@@ -108,6 +108,9 @@ def describe_reference(code: str) -> str | None:
         if not check.get("primary"):
             lines.append(f"- {check['name']} (exact): {check['verdict']}, "
                          f"{check['endpoint']} = {check['value']:.4g}")
+    if reference.get("comparisons"):
+        lines.append("- effects are paired differences with 95% CIs; positive means the "
+                     "flagged pattern is worse")
     lines.append(f"- recorded: {_setting(reference)}; rerun with "
                  f"`layerlint verify {code}`")
     return "\n".join(lines)
@@ -118,7 +121,7 @@ def markdown(report: dict, reference_status: tuple[str, str] | None = None) -> s
            report.get("question", ""), "",
            f"- device: {report['device']['type']} ({report['device'].get('name')}), "
            f"threads {report['device'].get('threads')}",
-           f"- versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+           "- versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
            f"- date: {report['date']}, wall time {report.get('wall_s')} s",
            "- datasets: " + ", ".join(f"{k} (sha256 {v['sha256'][:12]}…, pinned "
                                       f"{v['pinned']})" for k, v in report["datasets"].items()),

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from layerlint.evidence.context import Context, TensorData
 from layerlint.evidence.harness import _device_info, _versions, atomic_write_json

@@ -5,8 +5,10 @@ dropout (directly) normalise test inputs with a running variance that overestima
 their variance (Li et al. 2018 "variance shift"), and does that cost test NLL/accuracy?
 
 Arms (identical layers and initial weights, only the dropout position differs):
-- ``drop-direct`` (flagged): Linear -> BN -> ReLU -> Linear -> Dropout(0.5) -> BN -> ReLU -> Linear
-- ``drop-after`` (the rule's remedy): Linear -> BN -> ReLU -> Linear -> BN -> ReLU -> Dropout(0.5) -> Linear
+- ``drop-direct`` (flagged):
+  Linear -> BN -> ReLU -> Linear -> Dropout(0.5) -> BN -> ReLU -> Linear
+- ``drop-after`` (the rule's remedy):
+  Linear -> BN -> ReLU -> Linear -> BN -> ReLU -> Dropout(0.5) -> Linear
 
 Data: scikit-learn digits (1347 train / 450 test, fixed stratified split). Adam 1e-3,
 batch 64; quick 20 epochs, full 40 epochs.

@@ -6,7 +6,8 @@ ducha-aiki ImageNet benchmark found dropout 0.2 still helped a BN network (0.527
 (after the last BN), is test accuracy lower than without dropout?
 
 Arms (identical weights):
-- ``bn+dropout-0.5`` (flagged): Linear -> BN -> ReLU -> Linear -> BN -> ReLU -> Dropout(0.5) -> Linear
+- ``bn+dropout-0.5`` (flagged):
+  Linear -> BN -> ReLU -> Linear -> BN -> ReLU -> Dropout(0.5) -> Linear
 - ``bn-only``: the same without the dropout
 - ``bn+dropout-0.2``: p = 0.2 (secondary)
 Data: scikit-learn digits. Adam 1e-3, batch 64, quick 20 epochs, full 40.
