@@ -34,6 +34,8 @@ def loss_ref(loss: Layer, origin: Layer) -> str:
         where = f"{loss.location.path}:{loss.location.line}"
     else:
         where = f"line {loss.location.line}"
+    if loss.location.cell and not loss.location.node:
+        where = f"cell {loss.location.cell}, {where}"
     label, op = loss.label, _short_op(loss)
     if label.split("(", 1)[0].rsplit(".", 1)[-1] == op:
         return f"`{op}` ({where})"

@@ -312,3 +312,24 @@ def test_keras_subclassed_model_compiled(lint):
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     """)
     assert [(f.location.line, f.code) for f in lint(code, select=LOSS_RULES)] == [(9, "LL201")]
+
+
+def test_notebook_training_cells(tmp_path, monkeypatch):
+    import json
+
+    cells = [
+        HEADER,
+        textwrap.dedent(SOFTMAX_NET),
+        "%matplotlib inline\nmodel = Net()\ncriterion = nn.CrossEntropyLoss()",
+        "for epoch in range(100):\n    for xb, yb in loader:\n"
+        "        criterion(model(xb), yb).backward()",
+    ]
+    notebook = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
+                           "execution_count": None, "source": c} for c in cells],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "train.ipynb"
+    path.write_text(json.dumps(notebook))
+    monkeypatch.chdir(tmp_path)
+    findings = check_paths([path], select_rules(LOSS_RULES)).findings
+    assert [(f.location.cell, f.code) for f in findings] == [(2, "LL201")]
+    assert "(CrossEntropyLoss, cell 3, line 3)" in findings[0].message
