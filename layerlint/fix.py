@@ -19,6 +19,8 @@ class Edit(str, enum.Enum):
     SET_ARGUMENT = "set-argument"  # set a keyword argument of the layer's constructor
     REMOVE = "remove"  # remove the layer from a literal Sequential
     MOVE_AFTER = "move-after"  # move the layer after ``anchor`` in the same literal Sequential
+    RENAME = "rename"  # call ``value`` (a name in the same module) instead of the layer's op
+    UNWRAP = "unwrap"  # replace a one-argument functional call by its argument
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,8 @@ class Fix:
     anchor: Location | None = None
     argument: str | None = None
     value: bool | int | float | str | None = None
+    # a second edit that must be applied together with this one, in the same file
+    companion: Fix | None = None
 
     @classmethod
     def set_argument(cls, layer: Layer, argument: str, value: bool | int | float | str | None,
@@ -46,6 +50,21 @@ class Fix:
     def move_after(cls, layer: Layer, anchor: Layer, *, safe: bool) -> Fix:
         return cls(Edit.MOVE_AFTER, f"move `{layer.label}` after `{anchor.label}`", safe,
                    layer.location, layer.op, anchor=anchor.location)
+
+    @classmethod
+    def rename(cls, layer: Layer, name: str, *, safe: bool) -> Fix:
+        return cls(Edit.RENAME, f"use `{name}` instead of `{layer.op.rsplit('.', 1)[-1]}`",
+                   safe, layer.location, layer.op, value=name)
+
+    @classmethod
+    def unwrap(cls, layer: Layer, *, safe: bool) -> Fix:
+        return cls(Edit.UNWRAP, f"drop `{layer.label}`", safe, layer.location, layer.op)
+
+    def with_companion(self, other: Fix) -> Fix:
+        """This edit and ``other``, applied together or not at all."""
+        return Fix(self.edit, f"{self.description} and {other.description}", self.safe and
+                   other.safe, self.target, self.op, self.anchor, self.argument, self.value,
+                   other)
 
     def to_dict(self) -> dict:
         return {"edit": self.edit.value, "description": self.description,

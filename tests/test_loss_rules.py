@@ -333,3 +333,61 @@ def test_notebook_training_cells(tmp_path, monkeypatch):
     findings = check_paths([path], select_rules(LOSS_RULES)).findings
     assert [(f.location.cell, f.code) for f in findings] == [(2, "LL201")]
     assert "(CrossEntropyLoss, cell 3, line 3)" in findings[0].message
+
+
+# --- LL203's unsafe fix ---------------------------------------------------------------
+
+BCE_SCRIPT = HEADER + textwrap.dedent("""
+    model = nn.Sequential(
+        nn.Linear(30, 16),
+        nn.ReLU(),
+        nn.Linear(16, 1),
+        nn.Sigmoid(),
+    )
+    criterion = nn.BCELoss(reduction="mean")
+    for x, y in loader:
+        criterion(model(x), y).backward()
+
+
+    def step(net, x, y):
+        probs = torch.sigmoid(net(x))
+        return F.binary_cross_entropy(probs, y)
+""")
+
+
+def test_ll203_unsafe_fix_uses_the_logits_loss_and_drops_the_sigmoid(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "train.py"
+    path.write_text(BCE_SCRIPT)
+    safe_only = CliRunner().invoke(cli, ["check", "--select", "LL203", "--fix", "train.py"])
+    assert safe_only.exit_code == 1 and path.read_text() == BCE_SCRIPT
+    result = CliRunner().invoke(cli, ["check", "--select", "ALL", "--unsafe-fixes",
+                                      "train.py"])
+    assert result.exit_code == 0, result.output
+    fixed = path.read_text()
+    assert "nn.Sigmoid()" not in fixed and "nn.Linear(16, 1),\n)" in fixed
+    assert 'criterion = nn.BCEWithLogitsLoss(reduction="mean")' in fixed
+    assert "probs = net(x)\n" in fixed
+    assert "F.binary_cross_entropy_with_logits(probs, y)" in fixed
+
+
+def test_ll203_fix_not_offered_when_unsafe_to_edit(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # the loss is in another file than the sigmoid
+    findings = check_paths([FIXTURES / "torch" / "train_project"],
+                           select_rules(["LL203"])).findings
+    assert len(findings) == 1 and findings[0].fix is None
+    # the same BCELoss also takes an input without the sigmoid (renaming it breaks that)
+    findings = lint(tmp_path, HEADER + textwrap.dedent("""
+        model = nn.Sequential(nn.Linear(30, 1), nn.Sigmoid())
+        criterion = nn.BCELoss()
+        for x, y in loader:
+            loss = criterion(model(x), y) + criterion(x.clamp(0, 1), y)
+    """))
+    assert [(f.code, f.fix) for f in findings] == [("LL203", None)]
+
+
+def lint(folder: Path, code: str) -> list:
+    path = folder / "script.py"
+    path.write_text(code)
+    return check_paths([path], select_rules(["LL203"])).findings

@@ -2,7 +2,9 @@
 
 Only exact, literal shapes are edited: a constructor call found at the fix's location;
 for removing or moving a layer, an element of a literal ``nn.Sequential(...)`` or
-``keras.Sequential([...])``. Anything else is refused with a reason. The result must
+``keras.Sequential([...])``; renaming a ``module.Name(...)`` call; unwrapping a
+one-argument call. A fix with a companion edit applies both or neither. Anything
+else is refused with a reason. The result must
 parse again, or nothing is changed.
 """
 
@@ -125,11 +127,22 @@ class _Index:
 
 class _Transformer(cst.CSTTransformer):
     def __init__(self, arguments: dict[cst.Call, tuple[str, cst.BaseExpression]],
-                 orders: dict[cst.CSTNode, list[int | None]]) -> None:
+                 orders: dict[cst.CSTNode, list[int | None]],
+                 renames: dict[cst.Call, str] | None = None,
+                 unwraps: set[cst.Call] | None = None) -> None:
         self.arguments = arguments
         self.orders = orders  # container node -> new order of element indexes (None: drop)
+        self.renames = renames or {}  # call -> the new last name of its function
+        self.unwraps = unwraps or set()  # calls replaced by their only argument
 
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        if original in self.unwraps:
+            return updated.args[0].value
+        if original in self.renames:
+            func = updated.func
+            assert isinstance(func, cst.Attribute)
+            updated = updated.with_changes(
+                func=func.with_changes(attr=cst.Name(self.renames[original])))
         if original in self.arguments:
             updated = _set_argument(updated, *self.arguments[original])
         if original in self.orders:
@@ -218,49 +231,34 @@ def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str,
     index = _Index(module)
     arguments: dict[cst.Call, tuple[str, cst.BaseExpression]] = {}
     orders: dict[cst.CSTNode, list[int | None]] = {}
+    renames: dict[cst.Call, str] = {}
+    unwraps: set[cst.Call] = set()
     for finding in findings:
         fix = finding.fix
         if fix is None:
             continue
+        if each_alone:
+            arguments.clear()
+            orders.clear()
+            renames.clear()
+            unwraps.clear()
         try:
-            call = index.call_at(fix.target)
-            if fix.op and index.module.qualified(call.func) != fix.op:
-                # e.g. an activation lowered from `Dense(activation=...)` shares the
-                # Dense call's location: that call is not the layer to edit.
-                raise _Refused(f"the call at line {fix.target.line} does not construct {fix.op}")
-            if each_alone:
-                arguments.clear()
-                orders.clear()
-            if fix.edit is Edit.SET_ARGUMENT:
-                if call in arguments:
-                    raise _Refused("another fix edits this call")
-                _check_argument(index, call, fix)
-                arguments[call] = (fix.argument or "", _literal(fix.value))
-            else:
-                container, position = _element(index, call)
-                if container.node in orders:
-                    raise _Refused("another fix edits this Sequential")
-                order: list[int | None] = list(range(len(container.values)))
-                if fix.edit is Edit.REMOVE:
-                    if len(container.values) < 2:
-                        raise _Refused("it is the only layer of the Sequential")
-                    order[position] = None
-                else:
-                    if fix.anchor is None:
-                        raise _Refused("no layer to move after")
-                    anchor, after = _element(index, index.call_at(fix.anchor))
-                    if anchor is not container:
-                        raise _Refused("the two layers are not in one literal Sequential")
-                    order.remove(position)
-                    order.insert(order.index(after) + 1, position)
-                orders[container.node] = order
+            if fix.companion is not None:
+                # both edits or neither: plan them on copies, keep them if both apply
+                trial = (dict(arguments), dict(orders), dict(renames), set(unwraps))
+                for part in (fix, fix.companion):
+                    _plan_edit(index, part, *trial)
+                arguments, orders, renames, unwraps = trial
+                result.applied.append(finding)
+                continue
+            _plan_edit(index, fix, arguments, orders, renames, unwraps)
         except _Refused as reason:
             result.refused.append((finding, str(reason)))
             continue
         result.applied.append(finding)
     if not result.applied or each_alone:
         return result
-    fixed = module.module.visit(_Transformer(arguments, orders)).code
+    fixed = module.module.visit(_Transformer(arguments, orders, renames, unwraps)).code
     try:
         ast.parse(fixed)
     except SyntaxError as error:  # never write code that does not parse
@@ -270,6 +268,52 @@ def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str,
         return result
     result.fixed = fixed
     return result
+
+
+def _plan_edit(index: _Index, fix: Fix,
+               arguments: dict[cst.Call, tuple[str, cst.BaseExpression]],
+               orders: dict[cst.CSTNode, list[int | None]], renames: dict[cst.Call, str],
+               unwraps: set[cst.Call]) -> None:
+    """Record one edit in the plan, or raise _Refused."""
+    call = index.call_at(fix.target)
+    if fix.op and index.module.qualified(call.func) != fix.op:
+        # e.g. an activation lowered from `Dense(activation=...)` shares the
+        # Dense call's location: that call is not the layer to edit.
+        raise _Refused(f"the call at line {fix.target.line} does not construct {fix.op}")
+    if fix.edit is Edit.RENAME:
+        if call in renames or not isinstance(call.func, cst.Attribute):
+            raise _Refused("the call is not `module.Name(...)`")
+        renames[call] = str(fix.value)
+        return
+    if fix.edit is Edit.UNWRAP:
+        if call in unwraps or len(call.args) != 1 or call.args[0].keyword is not None \
+                or call.args[0].star:
+            raise _Refused("the call does not take exactly one positional argument")
+        unwraps.add(call)
+        return
+    if fix.edit is Edit.SET_ARGUMENT:
+        if call in arguments:
+            raise _Refused("another fix edits this call")
+        _check_argument(index, call, fix)
+        arguments[call] = (fix.argument or "", _literal(fix.value))
+    else:
+        container, position = _element(index, call)
+        if container.node in orders:
+            raise _Refused("another fix edits this Sequential")
+        order: list[int | None] = list(range(len(container.values)))
+        if fix.edit is Edit.REMOVE:
+            if len(container.values) < 2:
+                raise _Refused("it is the only layer of the Sequential")
+            order[position] = None
+        else:
+            if fix.anchor is None:
+                raise _Refused("no layer to move after")
+            anchor, after = _element(index, index.call_at(fix.anchor))
+            if anchor is not container:
+                raise _Refused("the two layers are not in one literal Sequential")
+            order.remove(position)
+            order.insert(order.index(after) + 1, position)
+        orders[container.node] = order
 
 
 def _element(index: _Index, call: cst.Call) -> tuple[_Container, int]:

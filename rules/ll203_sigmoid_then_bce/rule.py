@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.ir import Kind, LayerGraph
+from layerlint.fix import Fix
+from layerlint.ir import Kind, Layer, LayerGraph
 from layerlint.rule import Example, Finding, Rule
 from layerlint.rules._losses import fed_losses, is_sigmoid, loss_ref, squash_ref
 
@@ -31,9 +32,14 @@ class SigmoidThenBce(Rule):
       the frontend records no expectation for it.
 
     ## Fix safety
-    No automatic fix yet. The remedy (replace `nn.BCELoss()` with
-    `nn.BCEWithLogitsLoss()` and drop the sigmoid) changes what the model returns
-    at inference time, so it would be unsafe.
+    An unsafe fix replaces `nn.BCELoss` with `nn.BCEWithLogitsLoss` (or
+    `F.binary_cross_entropy` with `F.binary_cross_entropy_with_logits`) and drops
+    the sigmoid, both in one edit, when both are literal calls in the same file:
+    an `nn.Sigmoid()` element of a literal `nn.Sequential`, or a
+    `torch.sigmoid(x)` / `F.sigmoid(x)` call, and every use of that loss in the
+    analysed code takes this sigmoid's output. It is unsafe because the model then
+    returns logits where it returned probabilities: code that reads its output
+    (metrics, thresholds, inference) must apply the sigmoid itself.
 
     ## Evidence
     Confirmed (EVIDENCE.md §1.4, §3.2, fp32): sigmoid + BCELoss gives loss 100
@@ -119,5 +125,34 @@ class SigmoidThenBce(Rule):
             if not is_sigmoid(sigmoid):
                 continue
             for loss in fed_losses(graph, sigmoid, "binary_probs"):
-                yield self.report(sigmoid, related=(loss,), sigmoid=squash_ref(sigmoid),
-                                  loss=loss_ref(loss, sigmoid))
+                yield self.report(sigmoid, related=(loss,), autofix=_fix(graph, sigmoid, loss),
+                                  sigmoid=squash_ref(sigmoid), loss=loss_ref(loss, sigmoid))
+
+
+# The fused loss for each probability loss: same arguments, logits as input.
+_WITH_LOGITS = {
+    "torch.nn.BCELoss": "BCEWithLogitsLoss",
+    "torch.nn.functional.binary_cross_entropy": "binary_cross_entropy_with_logits",
+}
+_FUNCTIONAL_SIGMOIDS = frozenset({
+    "torch.sigmoid", "torch.nn.functional.sigmoid", "torch.special.expit"})
+
+
+def _fix(graph: LayerGraph, sigmoid: Layer, loss: Layer) -> Fix | None:
+    """Use the with-logits loss and drop the sigmoid, when both edits are plain."""
+    if loss.op not in _WITH_LOGITS or loss.location.path != sigmoid.location.path:
+        return None
+    # every use of this loss must take this sigmoid's output, which feeds nothing else
+    for use in graph.of_kind(Kind.LOSS):
+        if use.location == loss.location and [
+                lay.location for lay in graph.previous_layers(use)] != [sigmoid.location]:
+            return None
+    if len(graph.next_layers(sigmoid)) != 1:
+        return None
+    if sigmoid.op in _FUNCTIONAL_SIGMOIDS:
+        drop = Fix.unwrap(sigmoid, safe=False)
+    elif sigmoid.op == "torch.nn.Sigmoid":
+        drop = Fix.remove(sigmoid, safe=False)
+    else:
+        return None
+    return Fix.rename(loss, _WITH_LOGITS[loss.op], safe=False).with_companion(drop)
