@@ -232,9 +232,12 @@ def _write(path: Path, original: bytes, text: str, digest: str | None) -> bool:
 def _fixable(findings: list[Finding], options: LintOptions, result: LintResult
              ) -> list[Finding]:
     """Which findings a fix run would fix (a dry run over the files that have fixes)."""
+    groups = _fixes_by_file(findings, unsafe=True)
+    if not groups:
+        return findings  # and LibCST stays unimported (an ONNX-only run)
     from layerlint.frontends.source_fixer import plan
 
-    for display, group in _fixes_by_file(findings, unsafe=True).items():
+    for display, group in groups.items():
         source = result.source(display)
         if source is None:
             continue
