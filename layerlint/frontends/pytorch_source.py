@@ -296,6 +296,7 @@ class Evaluator:
         self.grad_off = 0
         self.eval_mode = False
         self.range_limit = _MAX_LOOP
+        self.training_code = False  # interpreting training code, not a model
 
     # -- names ------------------------------------------------------------------------
     def lookup(self, name: str, frame: Frame) -> Value:
@@ -883,8 +884,9 @@ class Evaluator:
             if method in _SCALAR_METHODS:
                 return UNKNOWN
             return self.functional(op, f".{method}()", node, [owner, *args], kwargs, frame)
-        if owner is UNKNOWN and frame.builder is not None and VOCABULARY.get(
-                f"torch.Tensor.{method}", _INPUT).kind in (Kind.SOFTMAX, Kind.ACTIVATION):
+        if owner is UNKNOWN and self.training_code and frame.builder is not None and \
+                VOCABULARY.get(f"torch.Tensor.{method}", _INPUT).kind in (Kind.SOFTMAX,
+                                                                         Kind.ACTIVATION):
             # ``model(x).sigmoid()`` with an unknown model: an activation method is a
             # tensor's (training code often works on values we cannot follow)
             return self.functional(f"torch.Tensor.{method}", f".{method}()", node, args,
@@ -1523,7 +1525,7 @@ def _training_graphs(mod: PythonModule, evaluator: Evaluator,
         builder = GraphBuilder(f"{name} (training code)", mod.display, FRONTEND)
         frame = Frame(mod, env, self_=self_, cls=cls, builder=builder)
         evaluator.eval_mode, evaluator.grad_off = False, 0
-        evaluator.range_limit = _TRAINING_RANGE
+        evaluator.range_limit, evaluator.training_code = _TRAINING_RANGE, True
         if node is not None:
             evaluator.stack.append(node)
         try:
@@ -1531,7 +1533,7 @@ def _training_graphs(mod: PythonModule, evaluator: Evaluator,
         except RecursionError:
             return
         finally:
-            evaluator.range_limit = _MAX_LOOP
+            evaluator.range_limit, evaluator.training_code = _MAX_LOOP, False
             evaluator.eval_mode, evaluator.grad_off = False, 0
             if node is not None:
                 evaluator.stack.pop()
