@@ -391,3 +391,23 @@ def lint(folder: Path, code: str) -> list:
     path = folder / "script.py"
     path.write_text(code)
     return check_paths([path], select_rules(["LL203"])).findings
+
+
+def test_trainer_class_holding_model_and_loss(lint):
+    found = codes(lint, SOFTMAX_NET + """
+    class Trainer:
+        def __init__(self, model, criterion, lr=1e-3):
+            self.model = model
+            self.criterion = criterion
+            self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+        def fit(self, loader, epochs=3):
+            for _ in range(epochs):
+                for x, y in loader:
+                    self.optimizer.zero_grad()
+                    self.criterion(self.model(x), y).backward()
+
+    if __name__ == "__main__":
+        Trainer(Net(), nn.CrossEntropyLoss()).fit(loader)
+    """)
+    assert found == [(11, "LL201")]
