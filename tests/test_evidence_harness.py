@@ -349,3 +349,13 @@ def test_verify_reads_local_mnist_with_data(tmp_path):
     (dataset,) = report["datasets"].values()
     assert dataset["name"] == "mnist" and dataset["pinned"] is None
     assert dataset["train"] + dataset["test"] == 100
+
+
+def test_readme_evidence_table_matches_the_bundled_references():
+    from layerlint.evidence.report import reference_rows
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = reference_rows(list(discover()))
+    assert len(rows) == len(RULE_CODES)
+    for row in rows:
+        assert row in readme, f"README evidence table is stale; expected row:\n{row}"

@@ -92,6 +92,26 @@ def compare_reference(report: dict, reference: dict | None) -> tuple[str, str]:
     return "reproduced", setting
 
 
+def reference_rows(codes: list[str]) -> list[str]:
+    """README table rows (Markdown) of the bundled reference results."""
+    rows = []
+    for code in codes:
+        reference = load_reference(code)
+        if reference is None:
+            continue
+        primary = reference["primary"]
+        secondary = []
+        for comparison in reference["comparisons"][0 if primary.get("exact") else 1:]:
+            c, s = comparison["comparison"], comparison["summary"]
+            effect = effect_text({**c, **s, "ci": [s["ci_low"], s["ci_high"]]})
+            secondary.append(f"{c['name']}: {s['verdict']} {effect}")
+        seeds = "-" if primary.get("exact") else str(primary["n"])
+        rows.append(f"| {code} | {primary['name']} | {effect_text(primary)} | {seeds} | "
+                    f"{verdict_text(reference)} | {'; '.join(secondary) or '-'} | "
+                    f"{reference['wall_s']:.0f} s |")
+    return rows
+
+
 def describe_reference(code: str) -> str | None:
     """The bundled reference result as Markdown lines for ``layerlint explain``."""
     reference = load_reference(code)
