@@ -41,6 +41,8 @@ def chain(graph: LayerGraph) -> list[str]:
     ("import tensorflow as tf", "tf.keras.layers."),
     ("import tensorflow.keras.layers as kl", "kl."),
     ("import tf_keras as keras", "keras.layers."),
+    ("import keras_core as keras", "keras.layers."),
+    ("from tensorflow.compat.v1 import keras", "keras.layers."),
     ("import keras.src.layers as L", "L."),
     ("from tensorflow.keras.layers import Dense, Dropout", ""),
     ("from keras.layers import *", ""),

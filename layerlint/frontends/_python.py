@@ -30,8 +30,12 @@ _FRAMEWORK_MARKERS = tuple(marker for marker, _ in _FRONTENDS)
 # Prefixes canonicalised to one spelling, in one place.
 _CANONICAL_PREFIXES = (
     ("tensorflow.python.keras.", "keras."),
+    ("tensorflow.compat.v1.keras.", "keras."),
+    ("tensorflow.compat.v2.keras.", "keras."),
     ("tensorflow.keras.", "keras."),
+    ("tf_keras.src.", "keras."),
     ("tf_keras.", "keras."),
+    ("keras_core.", "keras."),
     ("keras.src.", "keras."),
 )
 _TORCH_SUBMODULE = re.compile(r"^torch\.nn\.modules\.(?:[a-z_]+\.)?")

@@ -44,7 +44,7 @@ _FUNCTIONAL = frozenset({
     "keras.engine.training.Model",
 })
 _INPUT = frozenset({"keras.Input", "keras.layers.Input"})
-_FRAMEWORKS = ("keras", "tensorflow", "tf_keras")
+_FRAMEWORKS = ("keras", "tensorflow", "tf_keras", "keras_core")
 _ACTIVATION_MODULES = ("keras.activations.", "keras.ops.", "tensorflow.nn.",
                        "tensorflow.math.")
 _KNOWN = _SEQUENTIAL | _FUNCTIONAL | _INPUT
@@ -917,7 +917,9 @@ class _Interpreter:
             return self._method_call(callee, args, kwargs, node, frame)
         if isinstance(callee, _LayerLike):
             inputs = args[0] if args else kwargs.get("inputs", UNKNOWN)
-            return self._apply(callee, inputs, self._loc(frame, node), node, frame)
+            # ``layers.Dense(8)(x)`` is applied where it is built: no separate use site
+            use = None if type(node.func) is cst.Call else self._loc(frame, node)
+            return self._apply(callee, inputs, use, node, frame)
         tensors = [v for v in (*args, *kwargs.values()) if _is_tensorish(v)]
         if tensors:
             return self._opaque(node, tensors, frame)
