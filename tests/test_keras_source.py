@@ -395,3 +395,28 @@ def test_check_never_imports_keras_or_tensorflow(tmp_path):
 
 def test_keras_frontend_reads_only_files_that_mention_keras(graphs):
     assert graphs("import numpy\nx = numpy.zeros(3)\n") == {}
+
+
+def test_builder_method_of_a_plain_class(graphs):
+    # the reinforcement-learning tutorial shape: an agent that builds its Keras model
+    found = graphs("""
+        from keras.models import Sequential
+        from keras.layers import Dense, Dropout, BatchNormalization
+
+        class DQNAgent:
+            def __init__(self, state_size, action_size):
+                self.state_size = state_size
+                self.action_size = action_size
+                self.model = self._build_model()
+
+            def _build_model(self):
+                model = Sequential()
+                model.add(Dense(24, input_dim=self.state_size, activation="relu"))
+                model.add(Dropout(0.2))
+                model.add(BatchNormalization())
+                model.add(Dense(self.action_size))
+                model.compile(loss="mse", optimizer="adam")
+                return model
+    """)
+    assert chain(found["model"]) == ["Dense", "relu", "Dropout", "BatchNormalization", "Dense"]
+    assert found["model"].role is Role.MODEL

@@ -354,9 +354,21 @@ class _Interpreter:
                 cls = self._class(module, node)
                 if cls is not None:
                     self._scope(name, lambda c=cls: self._standalone_class(c), cls.role)
+                else:
+                    self._plain_class_methods(name, node)
             elif isinstance(node, cst.FunctionDef) and not self._is_called(name):
                 self._scope(name, lambda n=node: self._standalone_function(n), Role.BLOCK)
         return self.graphs
+
+    def _plain_class_methods(self, name: str, node: cst.ClassDef) -> None:
+        """Methods of a class that is not a Keras layer, each on its own: an agent's
+        ``_build_model(self)`` or a builder's ``block(self, x)`` use the Keras API too."""
+        if not isinstance(node.body, cst.IndentedBlock):
+            return
+        for stmt in node.body.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value != "__init__":
+                self._scope(f"{name}.{stmt.name.value}",
+                            lambda n=stmt: self._standalone_function(n), Role.BLOCK)
 
     def _is_called(self, name: str) -> bool:
         """Whether the file calls a top-level function besides defining it: it is then
