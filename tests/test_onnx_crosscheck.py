@@ -31,25 +31,15 @@ CASES = [
     ("mlp.py", "MLPClassifier", {"in_dim": 48, "hidden": 16}, (4, 48)),
     ("mlp.py", "DeepMLP", {"in_dim": 48, "width": 16, "depth": 2}, (4, 48)),
     ("keras_port.py", "KerasCifarNet", {}, (2, 3, 32, 32)),
-    pytest.param(
-        "vgg.py", "VGGCifar", {}, (2, 3, 32, 32),
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "PyTorch source frontend: nn.Sequential(*layers) built by a loop over the class "
-            "attribute `plan` gets indices features.4, features.9 (two unrolled rounds) "
-            "instead of torch's features.3, 11, 19, ..."))),
+    ("vgg.py", "VGGCifar", {}, (2, 3, 32, 32)),
     ("wide_resnet.py", "WideResNet", {"depth": 16, "widen_factor": 1}, (2, 3, 32, 32)),
     # The head is `nn.Linear(...) if num_classes > 0 else nn.Identity()`: the source
     # reports no LL105 at head_drop (the path to the output exists only when num_classes
     # is 0), and neither does the export with num_classes=10.
     ("fastvit_like.py", "FastVit", {"embed_dims": (8, 16, 32, 64), "num_classes": 10,
                                     "proj_drop_rate": 0.1, "drop_rate": 0.1}, (2, 3, 64, 64)),
-    pytest.param(
-        "densenet.py", "DenseNet", {"growth_rate": 4, "num_init_features": 8, "bn_size": 2,
-                                    "num_classes": 10}, (2, 3, 32, 32),
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "PyTorch source frontend: F.dropout in _DenseLayer.forward (an nn.Sequential "
-            "subclass) gets the dense block's module path, features.denseblockN, not "
-            "features.denseblockN.denselayerM as torch names it"))),
+    ("densenet.py", "DenseNet", {"growth_rate": 4, "num_init_features": 8, "bn_size": 2,
+                                  "num_classes": 10}, (2, 3, 32, 32)),
 ]
 
 

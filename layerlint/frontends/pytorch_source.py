@@ -33,6 +33,10 @@ __all__ = ["build_graphs"]
 FRONTEND = "pytorch"
 # Iterations evaluated for ``range`` and unknown iterables: repeated blocks are alike
 # after two, and every element of a known list is visited anyway.
+# A loop over a known list visits every element, and ``range(n)`` with a known ``n`` runs
+# up to _MAX_RANGE times in a model (module paths then match torch's, as the ONNX
+# cross-check needs). An unknown iterable runs twice: repeated blocks are alike after two.
+_MAX_RANGE = 64
 _MAX_LOOP = 8
 _MAX_DEPTH = 24  # nested calls/inlining before giving up with an opaque layer
 _INPUT = OpInfo(Kind.INPUT)
@@ -295,7 +299,7 @@ class Evaluator:
         # outside ``torch.no_grad()`` blocks, evaluation functions and ``model.eval()``.
         self.grad_off = 0
         self.eval_mode = False
-        self.range_limit = _MAX_LOOP
+        self.range_limit = _MAX_RANGE
         self.training_code = False  # interpreting training code, not a model
 
     # -- names ------------------------------------------------------------------------
@@ -736,6 +740,9 @@ class Evaluator:
         method = self.find_method(instance.cls, name)
         if method is not None:
             return Function(method[0], method[1].mod, instance, method[1])
+        found = self.class_attribute(instance.cls, name)
+        if found is not None:
+            return found
         if instance.seq_items is not None and name in instance.seq_items.names:
             return instance.seq_items.items[instance.seq_items.names.index(name)]
         return UNKNOWN
@@ -761,6 +768,26 @@ class Evaluator:
             if isinstance(base, ClassRef):
                 found = self.find_method(base, name, seen=seen | {id(cls.node)})
                 if found:
+                    return found
+        return None
+
+    def class_attribute(self, cls: ClassRef, name: str,
+                        seen: frozenset[int] = frozenset()) -> Value | None:
+        """A value assigned in the class body (``plan = [(64, 0.3), ...]``), inherited too."""
+        if id(cls.node) in seen:
+            return None
+        for stmt in cls.node.body.body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    targets = [t.target for t in small.targets] if isinstance(
+                        small, cst.Assign) else [small.target] if isinstance(
+                        small, cst.AnnAssign) and small.value is not None else []
+                    if any(isinstance(t, cst.Name) and t.value == name for t in targets):
+                        return self.eval(small.value, Frame(cls.mod, {}, stmt=stmt))
+        for base in self.bases(cls):
+            if isinstance(base, ClassRef):
+                found = self.class_attribute(base, name, seen | {id(cls.node)})
+                if found is not None:
                     return found
         return None
 
@@ -936,9 +963,12 @@ class Evaluator:
                 for item in self.iterate(args[0]):
                     target.items.append(item)
                     target.names.append(str(len(target.items) - 1))
-            if target.relpath is not None:
+            # Children of an instance's own container are named relative to the instance;
+            # a free Sequential names its children when it is bound (or now, if it is).
+            base = "" if isinstance(owner, Instance) else target.relpath
+            if base is not None:
                 for name, item in zip(target.names, target.items):
-                    _name_module(item, _join(target.relpath, name))
+                    _name_module(item, _join(base, name))
             return Const(None)
         if isinstance(owner, Instance) and method in ("add_module", "register_module") \
                 and len(args) >= 2 and frame.builder is None:
@@ -1533,7 +1563,7 @@ def _training_graphs(mod: PythonModule, evaluator: Evaluator,
         except RecursionError:
             return
         finally:
-            evaluator.range_limit, evaluator.training_code = _MAX_LOOP, False
+            evaluator.range_limit, evaluator.training_code = _MAX_RANGE, False
             evaluator.eval_mode, evaluator.grad_off = False, 0
             if node is not None:
                 evaluator.stack.pop()
