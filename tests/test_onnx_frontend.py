@@ -106,6 +106,17 @@ def test_module_called_twice_keeps_its_path():
     assert _module_path_from_name("/mlp/fc_1/Conv", scopes) == "mlp.fc_1"  # a real name
 
 
+def test_module_path_from_parameter_names(tmp_path):
+    # Older exporters name nodes Conv_0; the parameters keep torch's module paths.
+    graph = _text_graph(tmp_path, """
+        g (float[N, 3, 8, 8] x) => (float[N, 4, 6, 6] y)
+        <float[4, 3, 3, 3] "features.0.weight", float[4, 3, 3, 3] "onnx::Conv_7"> {
+            ["Conv_0"] h = Conv (x, "features.0.weight")
+            ["Conv_1"] y = Conv (h, "onnx::Conv_7")
+        }""")
+    assert [c.label for c in _by_op(graph, "onnx::Conv")] == ["features.0", "Conv_1"]
+
+
 def test_source_location_skips_library_frames():
     trace = ('File "/home/me/model.py", line 8, in forward\n    x = self.bn(x)\n'
              '  File "/venv/lib/python3.11/site-packages/torch/nn/modules/batchnorm.py", '

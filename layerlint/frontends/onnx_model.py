@@ -244,6 +244,7 @@ def _module_path_from_name(name: str, scopes: frozenset[str] = frozenset()) -> s
 
 
 _REPEAT = re.compile(r"(.+)_\d+")
+_PARAMETER = re.compile(r"([A-Za-z_][\w.]*)\.(?:weight|bias|running_mean|running_var)")
 
 
 def _repeat_free(scope: str, scopes: frozenset[str]) -> str:
@@ -635,7 +636,8 @@ class _Lowering:
                 sources: list[int], attrs: dict[str, object]) -> _Record:
         meta = _metadata(node)
         module = (_module_path_from_metadata(meta)
-                  or _module_path_from_name(node.name, self.scopes) or body.caller_module)
+                  or _module_path_from_name(node.name, self.scopes)
+                  or self._module_path_from_parameters(node, info, body) or body.caller_module)
         name = node.name or f"{node.op_type}_{index}"
         line, column = self.positions.get((*body.key, index), (1, 1))
         location = Location(self.path, line, column, node=f"{body.node_prefix}{name} (#{index})")
@@ -643,6 +645,18 @@ class _Lowering:
                        location=location,
                        inputs=sources, attrs=attrs, condition=body.condition,
                        module_path=module, use=_source_location(meta) or body.caller_use)
+
+    @staticmethod
+    def _module_path_from_parameters(node: NodeProto, info: OpInfo, body: _Body) -> str | None:
+        """``layer1.0.conv1`` from a weight named ``layer1.0.conv1.weight`` (any exporter
+        that keeps torch's parameter names, when node names carry no scope)."""
+        if info.kind not in (Kind.WEIGHTED, Kind.BATCHNORM, Kind.NORM):
+            return None
+        for name in node.input[1:2]:
+            match = _PARAMETER.fullmatch(name)
+            if match and (body.constant(name) is not None or name in body.declared):
+                return match[1]
+        return None
 
     def _record_constant(self, node: NodeProto, body: _Body) -> None:
         for name in node.output:
