@@ -365,3 +365,24 @@ def test_keyword_dicts_follow_setdefault_pop_and_update(tmp_path):
     conv, bn = result["model"].layers[1:]
     assert conv.attrs["bias"] is False and conv.attrs["padding"] == 1
     assert bn.attrs["momentum"] == 0.9 and bn.attrs["eps"] == 0.001
+
+
+def test_a_value_passed_on_unchanged_by_one_branch_carries_that_branch_condition(tmp_path):
+    result = graphs(tmp_path, HEADER + """
+        class Net(nn.Module):
+            def __init__(self, use_head=True, pre_logits=False):
+                super().__init__()
+                self.drop = nn.Dropout(0.5)
+                self.head = nn.Linear(8, 10)
+                self.use_head, self.pre_logits = use_head, pre_logits
+
+            def forward(self, x):
+                x = self.drop(x)
+                if self.use_head:
+                    x = self.head(x)
+                return x if self.pre_logits else x.relu()
+    """)
+    graph = result["Net"]
+    passthroughs = [lay for lay in graph.layers if lay.label == "(unchanged)"]
+    assert {lay.condition for lay in passthroughs} == {"not (self.use_head)", "self.pre_logits"}
+    assert all(lay.kind is Kind.SHAPE for lay in passthroughs)

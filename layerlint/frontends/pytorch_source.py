@@ -443,9 +443,19 @@ class Evaluator:
             self.if_statement(orelse, frame)
         elif isinstance(orelse, cst.Else):
             self.run(orelse.body.body, frame)
+        else_condition = frame.condition
         frame.condition = condition
         for name in set(env_body) | set(frame.env):
-            frame.env[name] = _merge(env_body.get(name), frame.env.get(name))
+            body_value, else_value = env_body.get(name), frame.env.get(name)
+            if body_value is not else_value and isinstance(body_value, Tensor) \
+                    and isinstance(else_value, Tensor):
+                before = env_before.get(name)
+                frame.condition = _and(condition, text)
+                body_value = self.branch_value(body_value, before, frame)
+                frame.condition = else_condition
+                else_value = self.branch_value(else_value, before, frame)
+                frame.condition = condition
+            frame.env[name] = _merge(body_value, else_value)
         if frame.self_ is not None and attrs_body is not None:
             merged = frame.self_.attrs
             for name in set(attrs_body) | set(merged):
@@ -590,11 +600,26 @@ class Evaluator:
         text = " ".join(frame.mod.code(node.test).split())
         outer = frame.condition
         frame.condition = _and(outer, text)
-        body = self.eval(node.body, frame)
+        body = self.branch_value(self.eval(node.body, frame), None, frame)
         frame.condition = _and(outer, f"not ({text})")
-        orelse = self.eval(node.orelse, frame)
+        orelse = self.branch_value(self.eval(node.orelse, frame), None, frame)
         frame.condition = outer
         return _merge(body, orelse)
+
+    def branch_value(self, value: Value | None, before: Value | None, frame: Frame) -> Value | None:
+        """A tensor a conditional branch passes on unchanged goes through an identity layer
+        under the branch's condition, so rules can tell that path from the others
+        (``x if pre_logits else self.head(x)``: the bare ``x`` is output only then)."""
+        if frame.builder is None or not isinstance(value, Tensor) or not frame.condition:
+            return value
+        if before is not None and value is not before:
+            return value
+        if any(layer.condition == frame.condition for layer in value.frontier):
+            return value  # made in this branch: it already carries the condition
+        layer = frame.builder.add(
+            "torch.nn.Identity", "(unchanged)", next(iter(value.frontier)).location,
+            value.frontier, condition=frame.condition, module_path=frame.prefix or None)
+        return Tensor(frozenset({layer}))
 
     def eval_BooleanOperation(self, node: cst.BooleanOperation, frame: Frame) -> Value:
         left = self.eval(node.left, frame)
