@@ -420,3 +420,38 @@ def test_builder_method_of_a_plain_class(graphs):
     """)
     assert chain(found["model"]) == ["Dense", "relu", "Dropout", "BatchNormalization", "Dense"]
     assert found["model"].role is Role.MODEL
+
+
+def test_loop_dispatching_on_its_items_is_not_chained_pass_to_pass(graphs):
+    # a config-driven builder: which layer follows which is in the data, not the code
+    found = graphs("""
+        from keras import layers, Model, Input
+        def build(sections):
+            x = inputs = Input((32, 32, 3))
+            for section in sections:
+                if section.startswith("conv"):
+                    x = layers.Conv2D(8, 3, use_bias=False)(x)
+                    x = layers.BatchNormalization()(x)
+                elif section.startswith("dropout"):
+                    x = layers.Dropout(0.5)(x)
+                elif section.startswith("maxpool"):
+                    x = layers.MaxPooling2D()(x)
+            return Model(inputs, x)
+    """)
+    graph = found["build"]
+    drop = next(graph.of_kind(Kind.DROPOUT))
+    assert graph.first_reachable(drop, Kind.BATCHNORM) is None
+    # a loop over blocks is still followed from one pass to the next
+    found = graphs("""
+        from keras import layers, Model, Input
+        def build(depth):
+            x = inputs = Input((8,))
+            for i in range(depth):
+                if i > 0:
+                    x = layers.BatchNormalization()(x)
+                x = layers.Dense(8)(x)
+                x = layers.Dropout(0.5)(x)
+            return Model(inputs, x)
+    """)
+    graph = found["build"]
+    assert graph.first_reachable(next(graph.of_kind(Kind.DROPOUT)), Kind.BATCHNORM)

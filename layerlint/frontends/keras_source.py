@@ -301,6 +301,34 @@ def _literal(value: object) -> object:
 # --------------------------------------------------------------------------- interpreter
 
 
+def _names(target: cst.BaseExpression) -> set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {n for element in target.elements for n in _names(element.value)}
+    return set()
+
+
+def _mentions(node: cst.CSTNode, names: set[str]) -> bool:
+    """Whether an expression uses one of ``names`` (a shallow, visitor-free walk)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if type(current) is cst.Name and current.value in names:
+            return True
+        stack.extend(current.children)
+    return False
+
+
+def _dispatches_on(body: cst.BaseSuite, names: set[str]) -> bool:
+    """An ``if``/``elif`` chain in a loop body that branches on the loop variable."""
+    statements = body.body if isinstance(body, cst.IndentedBlock) else ()
+    return bool(names) and any(
+        type(stmt) is cst.If and type(stmt.orelse) is cst.If and _mentions(stmt.test, names)
+        for stmt in statements
+    )
+
+
 def _is_super_init(node: cst.Call) -> bool:
     func = node.func
     return (isinstance(func, cst.Attribute) and func.attr.value == "__init__"
@@ -573,7 +601,13 @@ class _Interpreter:
         return [UNKNOWN] * _UNROLL
 
     def _for(self, stmt: cst.For, frame: _Frame) -> None:
-        items = self._loop_items(self._eval(stmt.iter, frame))
+        iterable = self._eval(stmt.iter, frame)
+        items = self._loop_items(iterable)
+        if len(items) > 1 and all(item is UNKNOWN for item in items) \
+                and _dispatches_on(stmt.body, _names(stmt.target)):
+            # ``for section in cfg: if section == "conv": ... elif ...``: which layer
+            # follows which is in the data; joining one pass to the next would be a guess.
+            items = items[:1]
         for item in items:
             self._assign(stmt.target, item, frame)
             try:
