@@ -455,3 +455,13 @@ def test_loop_dispatching_on_its_items_is_not_chained_pass_to_pass(graphs):
     """)
     graph = found["build"]
     assert graph.first_reachable(next(graph.of_kind(Kind.DROPOUT)), Kind.BATCHNORM)
+
+
+def test_a_list_that_contains_itself_does_not_crash(graphs):
+    found = graphs("""
+        import keras
+        stack = [keras.layers.Dense(4)]
+        stack.append(stack)
+        model = keras.Sequential(stack)
+    """)
+    assert {lay.op for lay in found["model"].layers} == {"keras.layers.Dense"}

@@ -246,19 +246,38 @@ def _join(*conditions: str | tuple[str, ...] | None) -> str | None:
     return " and ".join(dict.fromkeys(parts)) if parts else None
 
 
+def _flatten(value: object) -> list[object]:
+    """The items of a value and of the lists nested in it (a list may contain itself)."""
+    found: list[object] = []
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (_List, _Choice)):
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            items = current.items if isinstance(current, _List) else current.options
+            stack.extend(reversed(items))
+        else:
+            found.append(current)
+    return found
+
+
 def _heads(value: object) -> tuple[Layer, ...]:
     """The layers a value (tensor, list of tensors) flows from."""
     if isinstance(value, _Tensor):
         return value.heads
     if isinstance(value, _List):
-        return tuple(h for item in value.items for h in _heads(item))
+        return tuple(h for item in _flatten(value) if isinstance(item, _Tensor)
+                     for h in item.heads)
     return ()
 
 
 def _is_tensorish(value: object) -> bool:
     if isinstance(value, _Tensor):
         return True
-    return isinstance(value, _List) and any(_is_tensorish(i) for i in value.items)
+    return isinstance(value, _List) and any(isinstance(i, _Tensor) for i in _flatten(value))
 
 
 def _dotted(node: cst.BaseExpression) -> str:
@@ -1053,11 +1072,9 @@ class _Interpreter:
             self.builder = builder
 
     def _consume(self, value: object) -> None:
-        if isinstance(value, _Seq):
-            value.consumed = True
-        elif isinstance(value, (_List, _Choice)):
-            for item in (value.items if isinstance(value, _List) else value.options):
-                self._consume(item)
+        for item in _flatten(value):
+            if isinstance(item, _Seq):
+                item.consumed = True
 
     # ---- Keras names --------------------------------------------------------------
 
@@ -1308,12 +1325,9 @@ class _Interpreter:
 
     def _apply_sequence(self, items: Sequence[object], tensor: _Tensor,
                         use: Location | None, where: Location | None = None) -> _Tensor:
-        for item in items:
+        for item in _flatten(_List(list(items))):
             if isinstance(item, _Tensor):
                 continue  # ``keras.Input`` at the head of a Sequential list
-            if isinstance(item, _List):
-                tensor = self._apply_sequence(item.items, tensor, use, where)
-                continue
             tensor = self._apply(item, tensor, use, where=where)
         return tensor
 
