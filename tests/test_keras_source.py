@@ -465,3 +465,18 @@ def test_a_list_that_contains_itself_does_not_crash(graphs):
         model = keras.Sequential(stack)
     """)
     assert {lay.op for lay in found["model"].layers} == {"keras.layers.Dense"}
+
+
+def test_a_choice_in_a_sequential_list_is_applied_in_parallel(graphs):
+    found = graphs("""
+        import keras
+        def build(use_bn):
+            norm = keras.layers.BatchNormalization() if use_bn else keras.layers.LayerNormalization()
+            model = keras.Sequential([keras.layers.Dense(4), norm, keras.layers.ReLU()])
+            model.compile(loss="mse")
+            return model
+    """)
+    graph = found["model"]
+    dense, bn, ln, relu = graph.layers
+    assert {p.id for p in graph.predecessors(relu)} == {bn.id, ln.id}
+    assert bn.condition == "use_bn" and ln.condition == "not (use_bn)"

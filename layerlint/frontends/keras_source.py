@@ -246,14 +246,15 @@ def _join(*conditions: str | tuple[str, ...] | None) -> str | None:
     return " and ".join(dict.fromkeys(parts)) if parts else None
 
 
-def _flatten(value: object) -> list[object]:
-    """The items of a value and of the lists nested in it (a list may contain itself)."""
+def _flatten(value: object, choices: bool = True) -> list[object]:
+    """The items of a value and of the lists (and choices) nested in it, each list once
+    (a list may contain itself)."""
     found: list[object] = []
     seen: set[int] = set()
     stack = [value]
     while stack:
         current = stack.pop()
-        if isinstance(current, (_List, _Choice)):
+        if isinstance(current, _List) or (choices and isinstance(current, _Choice)):
             if id(current) in seen:
                 continue
             seen.add(id(current))
@@ -1325,7 +1326,7 @@ class _Interpreter:
 
     def _apply_sequence(self, items: Sequence[object], tensor: _Tensor,
                         use: Location | None, where: Location | None = None) -> _Tensor:
-        for item in _flatten(_List(list(items))):
+        for item in _flatten(_List(list(items)), choices=False):  # a choice is parallel
             if isinstance(item, _Tensor):
                 continue  # ``keras.Input`` at the head of a Sequential list
             tensor = self._apply(item, tensor, use, where=where)
