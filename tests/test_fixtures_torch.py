@@ -217,7 +217,7 @@ def test_fifty_thousand_line_file(tmp_path):
     elapsed = time.perf_counter() - started
     assert _found(findings) == {("huge.py", dropout_line, "LL101")}
     assert exit_code == 1
-    assert elapsed < 60, f"50,000 lines took {elapsed:.1f} s"
+    assert elapsed < 120, f"50,000 lines took {elapsed:.1f} s"  # only catches a blow-up
 
 
 def test_folder_without_python_files(tmp_path):
