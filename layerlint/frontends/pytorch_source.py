@@ -295,6 +295,7 @@ class Evaluator:
         self.top_level_classes: set[cst.ClassDef] = set()  # instantiated by plain code
         self._module_consts: dict[int, dict[str, cst.BaseExpression]] = {}
         self._bases: dict[int, list[Value]] = {}
+        self._imported: dict[tuple[int, str], Value] = {}
         # Training code (see ``_training_graphs``): a loss is only a training loss
         # outside ``torch.no_grad()`` blocks, evaluation functions and ``model.eval()``.
         self.grad_off = 0
@@ -323,7 +324,11 @@ class Evaluator:
             return value
         qualified = mod.aliases.get(name)
         if qualified is not None:
-            return self.resolve_qualified(canonical(qualified), mod)
+            key = (id(mod), name)  # imports resolve the same way every time
+            value = self._imported.get(key)
+            if value is None:
+                value = self._imported[key] = self.resolve_qualified(canonical(qualified), mod)
+            return value
         if name in _BUILTIN_CONSTANTS:
             return Const(_BUILTIN_CONSTANTS[name])
         return QualName(f"builtins.{name}")
@@ -523,10 +528,13 @@ class Evaluator:
     def eval(self, node: cst.BaseExpression | None, frame: Frame) -> Value:
         if node is None:
             return Const(None)
-        method = getattr(self, "eval_" + type(node).__name__, None)
+        kind = type(node)
+        method = _EVALUATORS.get(kind)
+        if method is None:
+            method = _EVALUATORS[kind] = getattr(Evaluator, "eval_" + kind.__name__, None)
         if method is None:
             return UNKNOWN
-        return method(node, frame)
+        return method(self, node, frame)
 
     def eval_Integer(self, node: cst.Integer, frame: Frame) -> Value:
         return Const(int(node.value.replace("_", ""), 0))
@@ -1337,6 +1345,8 @@ class Evaluator:
             module.text if isinstance(module, OpaqueModule) else "?")
         return self.opaque(label, node, [Tensor(frontier)], frame)
 
+
+_EVALUATORS: dict[type, object] = {}  # node type -> Evaluator.eval_<Type>, found once
 
 _OPEN = "**"  # key in a call's keywords when ``**kwargs`` of unknown content is passed
 
