@@ -1,6 +1,7 @@
 """Benchmark ``layerlint check`` against LibCST parse-only time on the same files.
 
     python benchmarks/bench_check.py                 # corpus: the installed torch package
+    python benchmarks/bench_check.py --keras         # corpus: the installed keras package
     python benchmarks/bench_check.py PATH... [--repeat 5] [--model-files 150]
 
 Reports, from one run and one process state (a warm-up pass, then the best of
@@ -48,6 +49,8 @@ _MODEL_CLASS = re.compile(
     rb"^\s*class \w+\((?:[\w.]+\.)?(?:Module|Sequential|ModuleList|ModuleDict|Model|Layer)\b",
     re.M,
 )
+# Keras models are often functions that build a Sequential or a functional Model.
+_KERAS_MODEL = re.compile(rb"\b(?:Sequential|Model|Functional)\(")
 _SKIP_DIRS = {"__pycache__", "test", "tests", "testing", "_vendor", "vendored"}
 
 
@@ -79,7 +82,7 @@ def _classify(files: list[Path]) -> tuple[list[Path], list[Path]]:
         except OSError:
             continue
         if any(marker in data for marker in _FRAMEWORK):
-            if _MODEL_CLASS.search(data):
+            if _MODEL_CLASS.search(data) or (b"keras" in data and _KERAS_MODEL.search(data)):
                 model.append(path)
         else:
             plain.append(path)
@@ -195,10 +198,10 @@ def _memory_series(sample: list[Path]) -> None:
           f"over imports   target flat (< +10%): {'met' if growth < 0.10 else 'NOT met'}")
 
 
-def _default_roots() -> list[Path]:
-    spec = importlib.util.find_spec("torch")
+def _default_roots(package: str = "torch") -> list[Path]:
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        sys.exit("torch is not installed: pass the folders to benchmark")
+        sys.exit(f"{package} is not installed: pass the folders to benchmark")
     return [Path(next(iter(spec.submodule_search_locations)))]
 
 
@@ -212,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", type=Path,
                         help="folders or files (default: the installed torch package)")
+    parser.add_argument("--keras", action="store_true",
+                        help="default corpus: the installed keras package instead of torch")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes (best is kept)")
     parser.add_argument("--model-files", type=int, default=100,
                         help="at most this many model files, spread over the corpus")
@@ -222,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="model files copied 1, 2, 4 and 8 times for the RSS series")
     args = parser.parse_args(argv)
 
-    model, plain = _classify(_python_files(args.paths or _default_roots()))
+    roots = args.paths or _default_roots("keras" if args.keras else "torch")
+    model, plain = _classify(_python_files(roots))
     if len(plain) < 20:  # too few to time: take them from other installed packages
         plain = _classify(_python_files(_default_plain_roots()))[1]
     model = _parseable(_spread(model, args.model_files))
@@ -233,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = sum(p.stat().st_size for p in model) / 1e6
     lines = sum(p.read_bytes().count(b"\n") for p in model)
     print(f"corpus: {len(model)} model files ({size:.2f} MB, {lines} lines) from "
-          f"{', '.join(str(p) for p in (args.paths or _default_roots()))}")
+          f"{', '.join(str(p) for p in roots)}")
     print(f"python {sys.version.split()[0]}, libcst {_version('libcst')}, "
           f"best of {args.repeat} after a warm-up\n")
 
