@@ -386,3 +386,19 @@ def test_a_value_passed_on_unchanged_by_one_branch_carries_that_branch_condition
     passthroughs = [lay for lay in graph.layers if lay.label == "(unchanged)"]
     assert {lay.condition for lay in passthroughs} == {"not (self.use_head)", "self.pre_logits"}
     assert all(lay.kind is Kind.SHAPE for lay in passthroughs)
+
+
+def test_a_dropout_rate_defaulting_to_zero_is_present_only_when_set(tmp_path):
+    result = graphs(tmp_path, HEADER + """
+        class Attention(nn.Module):
+            def __init__(self, dim, attn_drop=0., proj_drop=0.1):
+                super().__init__()
+                self.attn_drop = nn.Dropout(attn_drop)
+                self.proj_drop = nn.Dropout(proj_drop)
+
+            def forward(self, x):
+                return self.proj_drop(self.attn_drop(x))
+    """)
+    attn, proj = result["Attention"].layers[1:]
+    assert attn.condition == "attn_drop > 0"
+    assert proj.condition is None and str(proj.attrs["p"]) == "proj_drop"

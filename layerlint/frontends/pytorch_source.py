@@ -211,6 +211,7 @@ class Frame:
     prefix: str = ""  # module path of ``self`` inside the model
     depth: int = 0
     stmt: cst.CSTNode | None = None  # the statement being run, to locate expressions
+    zero_defaults: frozenset[str] = frozenset()  # parameters unknown whose default was 0
     returns: list[Value] = field(default_factory=list)
     on_bind: object = None  # callback(name, value) for top-level model discovery
 
@@ -1167,13 +1168,15 @@ class Evaluator:
                 return self.opaque(func.node.name.value, func.node, [tensor], frame,
                                    mod=func.mod)
             return UNKNOWN
-        env = self.bind_parameters(func, args, kwargs, configurable or _OPEN in kwargs)
+        zero_defaults: set[str] = set()
+        env = self.bind_parameters(func, args, kwargs, configurable or _OPEN in kwargs,
+                                   zero_defaults)
         grad_off = frame.builder is not None and _is_evaluation(func.node, func.mod)
         self.grad_off += grad_off
         prefix = frame.prefix
         local = Frame(func.mod, env, self_=func.bound or None, cls=func.cls,
                       builder=frame.builder, condition=frame.condition, prefix=prefix,
-                      depth=frame.depth + 1)
+                      depth=frame.depth + 1, zero_defaults=frozenset(zero_defaults))
         self.stack.append(func.node)
         try:
             self.run(func.node.body.body, local)
@@ -1188,7 +1191,10 @@ class Evaluator:
         return result if result is not None else UNKNOWN
 
     def bind_parameters(self, func: Function, args: list[Value], kwargs: dict[str, Value],
-                        configurable: bool = False) -> dict[str, Value]:
+                        configurable: bool = False,
+                        zero_defaults: set[str] | None = None) -> dict[str, Value]:
+        """Parameters bound to arguments or defaults; ``zero_defaults`` collects the
+        parameters left unknown whose default was 0 (``attn_drop=0.``)."""
         params = func.node.params
         env: dict[str, Value] = {}
         kwargs = {k: v for k, v in kwargs.items() if k != _OPEN}
@@ -1205,7 +1211,8 @@ class Evaluator:
             elif name in kwargs:
                 env[name] = kwargs.pop(name)
             elif param.default is not None:
-                env[name] = self.default(param.default, default_frame, configurable)
+                env[name] = self.default(param.default, default_frame, configurable, name,
+                                         zero_defaults)
             else:
                 env[name] = UNKNOWN
         if isinstance(params.star_arg, cst.Param):
@@ -1215,7 +1222,8 @@ class Evaluator:
             if name in kwargs:
                 env[name] = kwargs.pop(name)
             elif param.default is not None:
-                env[name] = self.default(param.default, default_frame, configurable)
+                env[name] = self.default(param.default, default_frame, configurable, name,
+                                         zero_defaults)
             else:
                 env[name] = UNKNOWN
         if params.star_kwarg is not None:
@@ -1223,10 +1231,13 @@ class Evaluator:
                 ListValue(list(kwargs.values()), list(kwargs))
         return env
 
-    def default(self, node: cst.BaseExpression, frame: Frame, configurable: bool) -> Value:
+    def default(self, node: cst.BaseExpression, frame: Frame, configurable: bool,
+                name: str = "", zero_defaults: set[str] | None = None) -> Value:
         value = self.eval(node, frame)
         if configurable and isinstance(value, Const) and (
                 value.value is None or isinstance(value.value, (bool, int, float))):
+            if zero_defaults is not None and value.value == 0 and value.value is not False:
+                zero_defaults.add(name)
             return UNKNOWN
         return value
 
@@ -1254,8 +1265,15 @@ class Evaluator:
     def layer_spec(self, op: str, args: list[Value], kwargs: dict[str, Value],
                    node: cst.Call, frame: Frame) -> LayerSpec:
         short = frame.mod.code(node.func)
-        return LayerSpec(op, self.attributes(op, args, kwargs, node, frame),
-                         frame.mod.location(node, frame.stmt), f"{short}(...)", frame.condition)
+        attrs = self.attributes(op, args, kwargs, node, frame)
+        condition = frame.condition
+        rate = attrs.get("p")
+        if isinstance(rate, Unresolved) and rate.text in frame.zero_defaults:
+            # ``nn.Dropout(attn_drop)`` with ``attn_drop=0.`` by default: present only when
+            # someone sets it, which the message should say.
+            condition = _and(condition, f"{rate.text} > 0")
+        return LayerSpec(op, attrs, frame.mod.location(node, frame.stmt), f"{short}(...)",
+                         condition)
 
     def functional(self, op: str, label: str, node: cst.CSTNode, args: list[Value],
                    kwargs: dict[str, Value], frame: Frame) -> Value:
