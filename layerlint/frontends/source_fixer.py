@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from layerlint.fix import Edit, Fix
 from layerlint.frontends import InputError, Project
@@ -77,19 +76,36 @@ class _Container:
 
 
 class _Index:
+    """Constructor calls by position, built per top-level statement when first asked.
+
+    Positions come from the module's own locator (statement lines from ``ast``, calls
+    found by their text in source order), so planning a fix costs one walk over the
+    statement that holds it, not LibCST's PositionProvider over the whole file.
+    """
+
     def __init__(self, module: PythonModule) -> None:
         self.module = module
-        # Exact positions (the frontends' own are cheaper and approximate): a fix is
-        # only planned for files that have one, so this cost is paid rarely.
-        wrapper = MetadataWrapper(module.module, unsafe_skip_copy=True)
-        self.positions = wrapper.resolve(PositionProvider)
         self.calls: dict[tuple[int, int], list[cst.Call]] = {}
         self.container_of: dict[cst.CSTNode, tuple[_Container, int]] = {}
-        for node, where in self.positions.items():
-            if isinstance(node, cst.Call):
-                key = (where.start.line, where.start.column + 1)
-                self.calls.setdefault(key, []).append(node)
-                self._container(node)
+        self._indexed: set[int] = set()
+
+    def _index_line(self, line: int) -> None:
+        for stmt in self.module.module.body:
+            span = self.module.statement_span(stmt)
+            if span is None or not span[0] <= line <= span[2] or id(stmt) in self._indexed:
+                continue
+            self._indexed.add(id(stmt))
+            calls: list[cst.Call] = []
+
+            class _Calls(cst.CSTVisitor):
+                def visit_Call(self, node: cst.Call) -> None:
+                    calls.append(node)
+
+            stmt.visit(_Calls())
+            for call in calls:  # in source order: identical texts are told apart by it
+                where = self.module.location(call, stmt)
+                self.calls.setdefault((where.line, where.column), []).append(call)
+                self._container(call)
 
     def _container(self, call: cst.Call) -> None:
         if self.module.qualified(call.func) not in _SEQUENTIALS:
@@ -112,6 +128,7 @@ class _Index:
     def call_at(self, location: Location) -> cst.Call:
         if location.node is not None or location.cell is not None:
             raise _Refused("no editable source here")
+        self._index_line(location.line)
         candidates = self.calls.get((location.line, location.column), [])
         if location.end_line is not None:
             exact = [c for c in candidates if self._ends_at(c, location)]
@@ -121,8 +138,12 @@ class _Index:
         return candidates[0]
 
     def _ends_at(self, call: cst.Call, location: Location) -> bool:
-        end = self.positions[call].end
-        return (end.line, end.column + 1) == (location.end_line, location.end_column)
+        start = self.module.location(call)
+        code = self.module.code(call)
+        last = code.rsplit("\n", 1)[-1]
+        end_line = start.line + code.count("\n")
+        end_column = len(last) + (start.column if "\n" not in code else 1)
+        return (end_line, end_column) == (location.end_line, location.end_column)
 
 
 class _Transformer(cst.CSTTransformer):
