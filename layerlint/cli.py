@@ -97,6 +97,10 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
             color=terminal and not os.environ.get("NO_COLOR"),
             fixable=result.fixable,
         ), nl=False, color=terminal)
+    if not result.files_checked and not result.findings:
+        # as ruff: a clear warning, but not a failure (an empty folder is not an error)
+        click.echo("layerlint: warning: no Python, notebook or ONNX files found under "
+                   "the given paths", err=True)
     for note in result.fix_notes:
         click.echo(f"layerlint: {note}", err=True)
     if result.fixed:

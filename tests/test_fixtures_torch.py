@@ -225,7 +225,8 @@ def test_folder_without_python_files(tmp_path):
     (tmp_path / "data.csv").write_text("a,b\n1,2\n")
     result = _invoke("check", "--isolated", str(tmp_path))
     assert result.exit_code == 0
-    assert "0 files checked" in result.output
+    assert "0 files checked" in result.stdout
+    assert "warning: no Python, notebook or ONNX files found" in result.stderr
 
 
 def test_nonexistent_path_is_ll001_and_the_run_goes_on(tmp_path):
