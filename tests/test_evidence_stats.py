@@ -87,3 +87,12 @@ def test_reference_comparison():
     assert status == "differs" and "does not overlap" in how
     assert compare_reference(_report("supported", [0.2, 0.4]), None)[0] == "no reference"
     assert effect_text(ref["primary"]) == "+0.200 [+0.100, +0.300] nats"
+
+
+def test_bca_interval_reported_from_ten_seeds_and_brackets_the_mean():
+    rng = __import__("random").Random(3)
+    diffs = [0.02 + rng.gauss(0, 0.01) for _ in range(12)]
+    summary = summarize(diffs, delta=0.01)
+    assert summary.bca_low is not None and summary.bca_high is not None
+    assert summary.bca_low < summary.mean < summary.bca_high
+    assert summarize(diffs[:5], delta=0.01).bca_low is None  # quick mode: t-interval only

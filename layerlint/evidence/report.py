@@ -164,7 +164,8 @@ def markdown(report: dict, reference_status: tuple[str, str] | None = None) -> s
             out.append(
                 f"| {comp['name']} | {'/'.join(comp['a'])} | {'/'.join(comp['b'])} | "
                 f"{s['mean'] * scale:+.4f} [{s['ci_low'] * scale:+.4f}, "
-                f"{s['ci_high'] * scale:+.4f}] {comp['unit']} | {_num(s['d_z'], 2)} | "
+                f"{s['ci_high'] * scale:+.4f}]{_bca(s, scale)} {comp['unit']} | "
+                f"{_num(s['d_z'], 2)} | "
                 f"{_num(s['wilcoxon_p'], 3)} | {s['worse_in']} of {s['n']} | "
                 f"{s['verdict']}{' (' + s['note'] + ')' if s['note'] else ''} |")
     if report["controls"]:
@@ -223,3 +224,10 @@ def plots(report: dict, out_dir: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def _bca(summary: dict, scale: float) -> str:
+    """The BCa bootstrap interval, when the run had enough seeds for one."""
+    if summary.get("bca_low") is None:
+        return ""
+    return f" (BCa [{summary['bca_low'] * scale:+.4f}, {summary['bca_high'] * scale:+.4f}])"

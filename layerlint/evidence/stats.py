@@ -18,6 +18,7 @@ CONTRADICTED = "contradicted"
 EQUIVALENT = "equivalent"
 INCONCLUSIVE = "inconclusive"
 VERDICTS = (SUPPORTED, CONTRADICTED, EQUIVALENT, INCONCLUSIVE)
+BCA_MIN_SEEDS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,10 @@ class Summary:
     verdict: str
     note: str  # "smaller than delta", or the seeds full mode would need
     needed_n: int | None
+    # BCa bootstrap 95% interval of the mean, reported beside the t-interval for n >= 10
+    # (EVIDENCE §3.1); the verdict stays on the t-interval.
+    bca_low: float | None = None
+    bca_high: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,10 +91,17 @@ def summarize(diffs: Sequence[float], delta: float) -> Summary:
             wilcoxon_p = float(stats.wilcoxon(d).pvalue)
         except ValueError:
             wilcoxon_p = None
+    bca_low = bca_high = None
+    if n >= BCA_MIN_SEEDS and sd > 0:
+        interval = stats.bootstrap((d,), np.mean, confidence_level=0.95, method="BCa",
+                                   n_resamples=9999, random_state=0).confidence_interval
+        if math.isfinite(interval.low) and math.isfinite(interval.high):
+            bca_low, bca_high = float(interval.low), float(interval.high)
     verdict, note = decide(low, high, delta)
     needed = required_seeds(sd, delta) if verdict == INCONCLUSIVE else None
     if needed is not None:
         note = f"about {needed} seeds would resolve delta={delta:g}"
     return Summary(n=n, mean=mean, ci_low=low, ci_high=high, sd=sd, d_z=d_z,
                    wilcoxon_p=wilcoxon_p, worse_in=int((d > 0).sum()), delta=delta,
-                   verdict=verdict, note=note, needed_n=needed)
+                   verdict=verdict, note=note, needed_n=needed,
+                   bca_low=bca_low, bca_high=bca_high)
