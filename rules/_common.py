@@ -7,7 +7,6 @@ unknown, and an unknown value never triggers a finding.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 
 from layerlint.ir import Kind, Layer, LayerGraph, Unresolved
@@ -101,15 +100,7 @@ def tracks_running_stats(layer: Layer) -> bool:
 
 def upstream(graph: LayerGraph, start: Layer) -> Iterator[Layer]:
     """Layers upstream of ``start`` in breadth-first order (nearest first)."""
-    seen = {start.id}
-    queue = deque(graph.predecessors(start))
-    while queue:
-        layer = queue.popleft()
-        if layer.id in seen:
-            continue
-        seen.add(layer.id)
-        yield layer
-        queue.extend(graph.predecessors(layer))
+    return graph.upstream(start)
 
 
 def conjuncts(condition: str | None) -> frozenset[str]:

@@ -227,27 +227,27 @@ def _collect_aliases(module: cst.Module) -> dict[str, str]:
     for stmt in _statements(list(module.body)):
         if isinstance(stmt, cst.Import):
             for alias in stmt.names:
-                full = _dotted(alias.name)
+                full = dotted_name(alias.name)
                 if alias.asname is not None:
-                    aliases[_dotted(alias.asname.name)] = full
+                    aliases[dotted_name(alias.asname.name)] = full
                 else:
                     head = full.split(".")[0]
                     aliases[head] = head
         elif isinstance(stmt, cst.ImportFrom) and not isinstance(stmt.names, cst.ImportStar):
-            base = "." * len(stmt.relative) + (_dotted(stmt.module) if stmt.module else "")
+            base = "." * len(stmt.relative) + (dotted_name(stmt.module) if stmt.module else "")
             for alias in stmt.names:
-                name = _dotted(alias.name)
-                local = _dotted(alias.asname.name) if alias.asname else name
+                name = dotted_name(alias.name)
+                local = dotted_name(alias.asname.name) if alias.asname else name
                 joined = f"{base}.{name}" if base and not base.endswith(".") else base + name
                 aliases[local] = joined
     return aliases
 
 
-def _dotted(node: cst.BaseExpression) -> str:
+def dotted_name(node: cst.BaseExpression) -> str:
     if isinstance(node, cst.Name):
         return node.value
     if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
+        return f"{dotted_name(node.value)}.{node.attr.value}"
     return ""
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import libcst as cst
 
 from layerlint.frontends import Project, _python
-from layerlint.frontends._python import PythonModule, resolve_import
+from layerlint.frontends._python import PythonModule, dotted_name, resolve_import
 from layerlint.ir import GraphBuilder, Kind, Layer, LayerGraph, Location, OpInfo, Role, Unresolved
 from layerlint.ir.kinds import activation_op, lookup
 
@@ -279,14 +279,6 @@ def _is_tensorish(value: object) -> bool:
     if isinstance(value, _Tensor):
         return True
     return isinstance(value, _List) and any(isinstance(i, _Tensor) for i in _flatten(value))
-
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return ""
 
 
 def _merge(a: object, b: object) -> object:
@@ -815,7 +807,7 @@ class _Interpreter:
         stars = self._stars.get(module.path)
         if stars is None:
             stars = self._stars[module.path] = [
-                _python.canonical(_dotted(stmt.module))
+                _python.canonical(dotted_name(stmt.module))
                 for line in module.module.body if isinstance(line, cst.SimpleStatementLine)
                 for stmt in line.body
                 if isinstance(stmt, cst.ImportFrom) and isinstance(stmt.names, cst.ImportStar)
@@ -823,7 +815,7 @@ class _Interpreter:
             ]
         if not stars:
             return None
-        dotted = _dotted(node)
+        dotted = dotted_name(node)
         for star in stars:
             candidate = _python.canonical(f"{star}.{dotted}")
             if candidate.startswith("keras.") and (
@@ -926,7 +918,7 @@ class _Interpreter:
         args, kwargs = self._args(node, frame)
         result = self._invoke(callee, args, kwargs, node, frame)
         if isinstance(result, _Unknown) and isinstance(callee, _Unknown) \
-                and _dotted(node.func).rsplit(".", 1)[-1][:1].isupper():
+                and dotted_name(node.func).rsplit(".", 1)[-1][:1].isupper():
             # ``CustomLayer(3)`` from outside the project: a layer we cannot see into
             label, named = self._label(node, frame)
             return _Spec("<unresolved>", label, self._loc(frame, node), {},
@@ -1237,7 +1229,7 @@ class _Interpreter:
                         return text.value, True
                 if type(value) is cst.FormattedString:
                     return "".join(self._text(frame, part) for part in value.parts), True
-        func = _dotted(node.func).rsplit(".", 1)[-1] or self._text(frame, node.func)
+        func = dotted_name(node.func).rsplit(".", 1)[-1] or self._text(frame, node.func)
         parts: list[str] = []
         width = len(func) + 2
         for arg in node.args:

@@ -118,8 +118,19 @@ class LayerGraph:
 
         A layer for which ``through`` is false is yielded but not walked past.
         """
+        return self._walk(start, self._succ, through)
+
+    def upstream(
+        self, start: Layer, through: Callable[[Layer], bool] = lambda _: True
+    ) -> Iterator[Layer]:
+        """Layers upstream of ``start`` in breadth-first order (nearest first)."""
+        return self._walk(start, self._pred, through)
+
+    @staticmethod
+    def _walk(start: Layer, neighbours: dict[int, list[Layer]],
+              through: Callable[[Layer], bool]) -> Iterator[Layer]:
         seen = {start.id}
-        queue = deque(self._succ[start.id])
+        queue = deque(neighbours[start.id])
         while queue:
             layer = queue.popleft()
             if layer.id in seen:
@@ -127,7 +138,7 @@ class LayerGraph:
             seen.add(layer.id)
             yield layer
             if through(layer):
-                queue.extend(self._succ[layer.id])
+                queue.extend(neighbours[layer.id])
 
     def first_reachable(
         self, start: Layer, kind: Kind, through: Callable[[Layer], bool] = lambda _: True
