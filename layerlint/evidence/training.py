@@ -13,7 +13,8 @@ from torch.nn import functional as F
 
 from layerlint.evidence.context import TensorData
 
-__all__ = ["bn_input_stats", "evaluate", "fit", "init_hash", "recalibrate_bn"]
+__all__ = ["bn_input_stats", "evaluate", "fit", "init_hash", "recalibrate_bn",
+           "train_digits_arm"]
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -139,3 +140,16 @@ def mlp(sizes: list[int], *, between: Callable[[int, int], list[nn.Module]]) -> 
 def entropy_floor(classes: int) -> float:
     """Training-loss floor of cross-entropy fed probabilities: log(1 + (C-1)/e)."""
     return math.log(1 + (classes - 1) / math.e)
+
+
+def train_digits_arm(ctx, seed: int, build: Callable[[int, int, int], nn.Module]
+                     ) -> tuple[nn.Module, dict]:
+    """The MLP arm several rules share: seed, ``build(width, features, classes)`` on
+    digits, train, evaluate. Returns the trained model and the per-seed record."""
+    data = ctx.data("digits")
+    generator = ctx.seed(seed)  # before building: it fixes the initial weights
+    model = build(ctx.budget(32, 128, 256), data.features, data.n_classes).to(ctx.device)
+    start = init_hash(model)
+    curve = fit(model, data, generator, epochs=ctx.budget(1, 20, 40))
+    return model, {"init_hash": start, **evaluate(model, data.x_test, data.y_test),
+                   "train_loss": curve}

@@ -38,11 +38,10 @@ from layerlint.evidence.api import Comparison
 from layerlint.evidence.training import (
     bn_input_stats,
     evaluate,
-    fit,
-    init_hash,
     log_variance_ratios,
     mlp,
     recalibrate_bn,
+    train_digits_arm,
 )
 
 CODE = "LL101"
@@ -87,17 +86,14 @@ def _predicted_log_ratio(model: nn.Sequential, x: torch.Tensor) -> float:
 
 
 def run_arm(ctx, seed: int, arm: str) -> dict:
+    model, metrics = train_digits_arm(ctx, seed, lambda *sizes: _build(arm, *sizes))
     data = ctx.data("digits")
-    generator = ctx.seed(seed)
-    model = _build(arm, ctx.budget(32, 128, 256), data.features, data.n_classes).to(ctx.device)
-    start = init_hash(model)
-    curve = fit(model, data, generator, epochs=ctx.budget(1, 20, 40))
-    metrics = evaluate(model, data.x_test, data.y_test)
     ratios = log_variance_ratios(model, data.x_train)
     recal = copy.deepcopy(model)
     recalibrate_bn(recal, data.x_train)
     after = evaluate(recal, data.x_test, data.y_test)
-    return {"init_hash": start, "acc": metrics["acc"], "nll": metrics["nll"],
+    return {"init_hash": metrics["init_hash"], "acc": metrics["acc"], "nll": metrics["nll"],
             "log_var_ratio": ratios[1], "log_var_ratio_bn1": ratios[0],
             "predicted_log_ratio": _predicted_log_ratio(model, data.x_train),
-            "acc_recal": after["acc"], "nll_recal": after["nll"], "train_loss": curve}
+            "acc_recal": after["acc"], "nll_recal": after["nll"],
+            "train_loss": metrics["train_loss"]}

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from layerlint.evidence.api import Comparison, ExactCheck
-from layerlint.evidence.training import evaluate, fit, init_hash, mlp
+from layerlint.evidence.training import mlp, train_digits_arm
 
 CODE = "LL106"
 ARMS = ("double", "single")
@@ -69,10 +69,4 @@ def _build(arm: str, width: int, features: int, classes: int) -> nn.Sequential:
 
 
 def run_arm(ctx, seed: int, arm: str) -> dict:
-    data = ctx.data("digits")
-    generator = ctx.seed(seed)
-    model = _build(arm, ctx.budget(32, 128, 256), data.features, data.n_classes).to(ctx.device)
-    start = init_hash(model)
-    curve = fit(model, data, generator, epochs=ctx.budget(1, 20, 40))
-    return {"init_hash": start, **evaluate(model, data.x_test, data.y_test),
-            "train_loss": curve}
+    return train_digits_arm(ctx, seed, lambda *sizes: _build(arm, *sizes))[1]
