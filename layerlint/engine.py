@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import gc
-from contextlib import contextmanager
-
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 

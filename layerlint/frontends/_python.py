@@ -149,9 +149,6 @@ class PythonModule:
             return None
         return canonical(".".join([head, *reversed(parts)]))
 
-    @property
-    def package_dir(self) -> Path:
-        return self.path.parent
 
 
 def _decode(data: bytes) -> str:
@@ -308,7 +305,8 @@ def parse_python(path: Path, project: Project, data: bytes | None = None) -> Pyt
     return result
 
 
-def resolve_import(origin: PythonModule, qualified: str, project: Project) -> tuple[PythonModule, str] | None:
+def resolve_import(origin: PythonModule, qualified: str,
+                   project: Project) -> tuple[PythonModule, str] | None:
     """Find the project file and top-level name a qualified name refers to, by path.
 
     ``.blocks.BasicBlock`` (relative) is resolved against the importing file's folder;

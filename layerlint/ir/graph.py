@@ -170,17 +170,6 @@ class LayerGraph:
                 found.append(lay)
         return sorted(found, key=lambda lay: lay.id)
 
-    def paths_to_output(self, start: Layer) -> Iterator[list[Layer]]:
-        """Acyclic paths from ``start`` (exclusive) to a graph output, in id order."""
-        stack: list[tuple[Layer, list[Layer]]] = [(start, [])]
-        while stack:
-            layer, path = stack.pop()
-            if layer.id in self.outputs and path:
-                yield path
-            for nxt in self._succ[layer.id]:
-                if all(p.id != nxt.id for p in path) and nxt.id != start.id:
-                    stack.append((nxt, [*path, nxt]))
-
 
 class GraphBuilder:
     """Mutable construction helper used by frontends."""
