@@ -237,8 +237,9 @@ def test_residual_add_and_concat_merge(tmp_path):
     graph = result["Net"]
     cat = graph.layers[-1]
     assert cat.kind is Kind.MERGE
-    assert {lay.label for lay in graph.predecessors(cat)} == {"self.a + x", "self.b"} or len(
-        graph.predecessors(cat)) == 2
+    add, conv_b = graph.predecessors(cat)
+    assert (add.op, conv_b.label) == ("torch.add", "self.b")
+    assert {lay.label for lay in graph.predecessors(add)} == {"self.a", "input"}
 
 
 def test_project_imports_resolved_by_path(tmp_path):
@@ -331,10 +332,8 @@ def test_files_without_framework_are_skipped_and_bad_input_raises(tmp_path):
 
 def test_deep_nesting_and_recursion_do_not_crash(tmp_path):
     deep = "import torch\nx = " + "(" * 3000 + "1" + ")" * 3000 + "\n"
-    try:
+    with pytest.raises(InputError, match="nested|syntax"):  # ast refuses it before LibCST
         graphs(tmp_path, deep)
-    except InputError as error:
-        assert "nested" in error.message or "syntax" in error.message
     result = graphs(tmp_path, HEADER + """
         class Net(nn.Module):
             def __init__(self):
@@ -344,7 +343,8 @@ def test_deep_nesting_and_recursion_do_not_crash(tmp_path):
             def forward(self, x):
                 return self.child(x)
     """)
-    assert "Net" in result
+    # the self-containing child is cut at the recursion: an opaque layer, not a crash
+    assert [lay.kind for lay in result["Net"].layers] == [Kind.INPUT, Kind.OPAQUE]
 
 
 def test_keyword_dicts_follow_setdefault_pop_and_update(tmp_path):

@@ -207,7 +207,9 @@ class GraphBuilder:
             module_path=module_path,
         )
         self.layers.append(layer)
-        self.edges.extend((src.id, layer.id) for src in inputs)
+        # Frontends pass sets of producers: order edges by layer id, so walks (and
+        # so which layer a message names first) are the same on every run.
+        self.edges.extend((src.id, layer.id) for src in sorted(inputs, key=lambda lay: lay.id))
         return layer
 
     def connect(self, src: Layer, dst: Layer) -> None:
