@@ -56,11 +56,18 @@ def cli() -> None:
 @click.option("--fix", is_flag=True, help="Apply safe fixes.")
 @click.option("--unsafe-fixes", is_flag=True, help="Apply unsafe fixes as well as safe ones.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
+@click.option("--no-cache", is_flag=True, help="Check every file anew; read and write no cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Cache folder (default: `cache-dir` in the configuration, else "
+                   ".layerlint_cache).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: one per CPU core).")
 def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, ...],
           extend_select: tuple[str, ...], output_format: str, config_path: Path | None,
           isolated: bool, extend_exclude: tuple[str, ...], force_exclude: bool,
           report_unused_suppressions: bool, baseline: Path | None, fix: bool,
-          unsafe_fixes: bool, diff: bool) -> None:
+          unsafe_fixes: bool, diff: bool, no_cache: bool, cache_dir: Path | None,
+          jobs: int | None) -> None:
     """Lint PyTorch/Keras source files, notebooks, folders and ONNX graphs."""
     from layerlint.baseline import BaselineError
     from layerlint.config import ConfigError, Overrides
@@ -74,6 +81,7 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
         report_unused_suppressions=report_unused_suppressions, baseline=baseline,
         fix=fix, unsafe_fixes=unsafe_fixes, diff=diff,
         count_fixable=output_format == "text" and not diff,
+        cache=not no_cache, cache_dir=cache_dir, jobs=jobs or _cores(),
     )
     try:
         result = lint(list(paths), options)
@@ -117,6 +125,13 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
     if diff:
         sys.exit(EXIT_FINDINGS if result.fixed else EXIT_CLEAN)
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _source_line(result: LintResult) -> Callable[[Location], str | None]:

@@ -31,7 +31,7 @@ DEFAULT_EXCLUDE = (
 )
 
 _LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude")
-_KEYS = (*_LIST_KEYS, "per-file-ignores")
+_KEYS = (*_LIST_KEYS, "per-file-ignores", "cache-dir")
 
 
 class ConfigError(ValueError):
@@ -61,6 +61,7 @@ class Settings:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
     enabled: frozenset[str] = field(default=frozenset())
+    cache_dir: Path | None = None  # `cache-dir`, relative to the config's folder
 
     def is_excluded(self, path: Path) -> bool:
         """Whether a file or folder matches `exclude`/`extend-exclude`."""
@@ -163,8 +164,12 @@ def load_settings(path: Path, overrides: Overrides = Overrides()) -> Settings:
             raise ConfigError(f"{where} per-file-ignores {pattern!r} must be a list of codes")
         _check_codes(codes, f"{where} per-file-ignores {pattern!r}")
         ignores.append((pattern, frozenset().union(*(expand(c) for c in codes))))
+    cache_dir = table.get("cache-dir")
+    if cache_dir is not None and not isinstance(cache_dir, str):
+        raise ConfigError(f"{where} cache-dir must be a string (a folder)")
     return _finish(Settings(
         root=path.resolve().parent,
+        cache_dir=path.resolve().parent / cache_dir if cache_dir is not None else None,
         source=path,
         select=lists["select"],
         ignore=lists["ignore"] or (),

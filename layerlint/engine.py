@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from layerlint.frontends import SUFFIXES, InputError, Project, load_graphs
 from layerlint.ir import Location
 from layerlint.rule import Finding, Rule, Severity
+
+if TYPE_CHECKING:
+    from layerlint.cache import ResultCache
 
 __all__ = ["CheckResult", "check_paths", "discover", "display_path"]
 
@@ -109,33 +117,100 @@ def _fewer_full_collections() -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
-def check_paths(paths: Sequence[Path], rules: Sequence[type[Rule]]) -> CheckResult:
+def check_paths(paths: Sequence[Path], rules: Sequence[type[Rule]],
+                cache: ResultCache | None = None, jobs: int = 1) -> CheckResult:
+    """Lint the files under ``paths``; ``jobs`` > 1 checks them in worker processes.
+
+    Each worker has its own ``Project`` over all the run's files, so imports resolve as
+    in one process and the findings are the same; they are merged in file order.
+    """
     files, problems = discover(paths)
     result = CheckResult(files_checked=len(files))
-    selected = {rule.code for rule in rules}
-    instances = [rule() for rule in rules]
+    selected = frozenset(rule.code for rule in rules)
     project = Project(files, display=display_path)
+    outcomes: list[list[Finding] | None] = [
+        cache.get(file, project) if cache is not None else None for file in files]
+    todo = [index for index, outcome in enumerate(outcomes) if outcome is None]
+    for index, (findings, errors, dependencies) in zip(
+            todo, _check_files([files[i] for i in todo], project, rules, selected, jobs)):
+        outcomes[index] = findings
+        result.internal_errors.extend(errors)
+        if cache is not None and not errors:  # a crash is retried on the next run
+            cache.put(files[index], project, dependencies, findings)
     findings = [p for p in problems if p.code in selected]
-    with _fewer_full_collections():
-        for file in files:
-            findings.extend(_check_file(file, project, instances, selected, result))
+    findings.extend(f for outcome in outcomes for f in outcome or ())
     result.findings = _dedupe(findings, {display_path(f) for f in files} | {
         p.location.path for p in problems})
     return result
 
 
-def _check_file(file: Path, project: Project, rules: list[Rule], selected: set[str],
-                result: CheckResult) -> list[Finding]:
+# (findings, internal errors, project files depended on) of one file
+_Outcome = tuple[list[Finding], list[str], list[Path]]
+_worker: tuple[Project, list[Rule], frozenset[str]] | None = None  # in a worker process
+# Files per task: enough to keep a worker's parsed imports warm (neighbouring files
+# import each other), few enough to balance uneven files over the workers.
+_BATCH = 4
+
+
+def _check_files(todo: list[Path], project: Project, rules: Sequence[type[Rule]],
+                 selected: frozenset[str], jobs: int) -> Iterator[_Outcome]:
+    jobs = min(jobs, len(todo))
+    if jobs > 1:
+        done = 0
+        try:
+            for outcomes in _pool_map(todo, project.files, rules, selected, jobs):
+                for outcome in outcomes:
+                    done += 1
+                    yield outcome
+            return
+        except (BrokenProcessPool, OSError):
+            todo = todo[done:]  # a worker died (killed, out of memory): go on in-process
+    instances = [rule() for rule in rules]
+    with _fewer_full_collections():
+        for file in todo:
+            yield _check_file(file, project, instances, selected)
+
+
+def _pool_map(todo: list[Path], files: list[Path], rules: Sequence[type[Rule]],
+              selected: frozenset[str], jobs: int) -> Iterator[list[_Outcome]]:
+    methods = multiprocessing.get_all_start_methods()
+    # fork starts a worker in milliseconds, with the rules already imported; macOS and
+    # Windows cannot fork safely
+    context = multiprocessing.get_context(
+        "fork" if sys.platform == "linux" and "fork" in methods else "spawn")
+    batches = [todo[i:i + _BATCH] for i in range(0, len(todo), _BATCH)]
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                             initargs=(files, rules, selected)) as pool:
+        yield from pool.map(_check_batch, batches)
+
+
+def _start_worker(files: list[Path], rules: Sequence[type[Rule]],
+                  selected: frozenset[str]) -> None:
+    global _worker
+    _worker = (Project(files, display=display_path), [rule() for rule in rules], selected)
+
+
+def _check_batch(batch: list[Path]) -> list[_Outcome]:
+    assert _worker is not None
+    project, instances, selected = _worker
+    with _fewer_full_collections():
+        return [_check_file(file, project, instances, selected) for file in batch]
+
+
+def _check_file(file: Path, project: Project, rules: list[Rule], selected: frozenset[str]
+                ) -> _Outcome:
+    project.dependencies = set()
+    errors: list[str] = []
     try:
         graphs = load_graphs(file, project)
     except InputError as error:
         if PARSE_ERROR[0] not in selected:
-            return []
+            return [], errors, sorted(project.dependencies)
         return [_diagnostic(PARSE_ERROR, file, error.message, error.line, error.column,
-                            error.cell)]
+                            error.cell)], errors, sorted(project.dependencies)
     except Exception as error:  # noqa: BLE001 - one bad input never stops the run
-        result.internal_errors.append(f"{display_path(file)}: frontend crashed: {error!r}")
-        return []
+        errors.append(f"{display_path(file)}: frontend crashed: {error!r}")
+        return [], errors, []
     findings: list[Finding] = []
     for graph in graphs:
         if INCOMPLETE[0] in selected:
@@ -144,9 +219,9 @@ def _check_file(file: Path, project: Project, rules: list[Rule], selected: set[s
             try:
                 findings.extend(rule.check(graph))
             except Exception as error:  # noqa: BLE001 - a crashing rule is reported, not fatal
-                result.internal_errors.append(
+                errors.append(
                     f"{graph.path}: rule {rule.code} crashed on {graph.name}: {error!r}")
-    return findings
+    return findings, errors, sorted(project.dependencies)
 
 
 def _dedupe(findings: list[Finding], run_paths: set[str]) -> list[Finding]:

@@ -15,6 +15,7 @@ import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from layerlint import baseline as baselines
 from layerlint.config import Overrides, Resolver, Settings
@@ -23,6 +24,9 @@ from layerlint.registry import all_rules
 from layerlint.rule import Finding
 from layerlint.source import SourceFile, read_source
 from layerlint.suppressions import UNUSED, scan
+
+if TYPE_CHECKING:
+    from layerlint.cache import ResultCache
 
 __all__ = ["LintOptions", "LintResult", "lint"]
 
@@ -42,6 +46,10 @@ class LintOptions:
     diff: bool = False
     fix_pass: int = 0  # fixes are applied, then the files linted again, until none applies
     count_fixable: bool = True  # a dry run of the fixes, for the text summary and [*] marks
+    cache: bool = False  # reuse results of earlier runs (layerlint.cache)
+    cache_dir: Path | None = None  # default: `cache-dir` in the configuration, else
+    # .layerlint_cache in the working directory
+    jobs: int = 1  # worker processes
 
 
 @dataclass
@@ -87,7 +95,7 @@ def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintRes
     settings = {display_path(f): resolver.settings_for(f) for f in files}
     enabled = frozenset().union(*(s.enabled for s in settings.values()))
     rules = [rule for rule in all_rules() if rule.code in enabled]
-    engine = check_paths(files, rules)
+    engine = check_paths(files, rules, cache=_cache(options, resolver, rules), jobs=options.jobs)
     result = LintResult(files_checked=engine.files_checked,
                         internal_errors=engine.internal_errors)
     findings = [f for f in engine.findings if _is_enabled(f, settings, resolver)]
@@ -100,6 +108,15 @@ def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintRes
         findings = _baseline(findings, options.baseline, result)
     result.findings = sorted(findings, key=Finding.sort_key)
     return result
+
+
+def _cache(options: LintOptions, resolver: Resolver, rules: list) -> ResultCache | None:
+    if not options.cache:
+        return None
+    from layerlint.cache import DEFAULT_DIR, ResultCache
+
+    folder = options.cache_dir or resolver.settings_for(Path.cwd()).cache_dir or DEFAULT_DIR
+    return ResultCache(folder, rules)
 
 
 def _is_enabled(finding: Finding, settings: dict[str, Settings], resolver: Resolver) -> bool:

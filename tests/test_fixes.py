@@ -103,8 +103,8 @@ def test_diff_prints_and_writes_nothing(project):
 def test_file_changed_during_the_run_is_not_overwritten(project, monkeypatch):
     real = engine.check_paths
 
-    def edit_while_linting(paths, rules):
-        result = real(paths, rules)
+    def edit_while_linting(paths, rules, **options):
+        result = real(paths, rules, **options)
         project.write_text(SOURCE + "# edited meanwhile\n")
         return result
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from layerlint.ir import LayerGraph
@@ -39,6 +40,27 @@ class Project:
         # Parsed modules, least recently used first: bounded, so that memory stays flat
         # however many files a run has (a file imported again later is parsed again).
         self.modules: OrderedDict[Path, object] = OrderedDict()
+        # Project files that the file being checked depends on: every path an import was
+        # looked up at, found or not (a file added to the run can change the result).
+        # The result cache re-checks a file when one of them changed.
+        self.dependencies: set[Path] = set()
+        self._recorders: list[set[Path]] = []
+
+    def depend(self, paths: Iterable[Path]) -> None:
+        """Frontends call this for each project path an input's graphs depend on."""
+        for recorder in (self.dependencies, *self._recorders):
+            recorder.update(paths)
+
+    @contextmanager
+    def recording(self) -> Iterator[set[Path]]:
+        """The paths depended on inside the block, for a frontend that caches a lookup
+        across files and replays them (``depend``) when it reuses the cached answer."""
+        recorder: set[Path] = set()
+        self._recorders.append(recorder)
+        try:
+            yield recorder
+        finally:
+            self._recorders.remove(recorder)
 
     def remember(self, path: Path, module: object, limit: int = 64) -> None:
         self.modules[path] = module

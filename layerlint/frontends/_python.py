@@ -315,9 +315,11 @@ def resolve_import(origin: PythonModule, qualified: str,
     """
     key = ("import", origin.path, qualified)
     if key not in project.cache:
-        found = _resolve_import(origin, qualified, project)
-        project.cache[key] = (found[0].path, found[1]) if found else None
-    target = project.cache[key]
+        with project.recording() as probed:
+            found = _resolve_import(origin, qualified, project)
+        project.cache[key] = ((found[0].path, found[1]) if found else None, frozenset(probed))
+    target, probed = project.cache[key]  # type: ignore[misc]
+    project.depend(probed)  # the result cache's key, also when the lookup was cached
     if target is None:
         return None
     path, name = target  # type: ignore[misc]
@@ -342,6 +344,8 @@ def _resolve_import(origin: PythonModule, qualified: str,
     for base in candidates:
         for path in (base / relative.with_suffix(".py") if module_part else None,
                      base / relative / "__init__.py"):
+            if path is not None:
+                project.depend((path.resolve(),))
             if path is None or path.resolve() not in project.resolved_files:
                 continue
             if path.resolve() == origin.path.resolve():
