@@ -83,8 +83,10 @@ class ResultCache:
             return None
         return self.digest(dependency)
 
-    def get(self, path: Path, project: Project) -> list[Finding] | None:
-        """The cached findings of a file, or None (a miss, a stale or a corrupt entry)."""
+    def get(self, path: Path, project: Project, fixable: bool = False
+            ) -> tuple[list[Finding], list[bool | None] | None] | None:
+        """The cached findings of a file and, if asked, which fixes apply (see
+        ``engine.check_paths``); None for a miss, a stale or a corrupt entry."""
         try:
             entry = json.loads(self._entry(path).read_bytes())
             if entry["digest"] is None or entry["digest"] != self.digest(path):
@@ -92,12 +94,19 @@ class ResultCache:
             for dependency, digest in entry["dependencies"].items():
                 if self._state(Path(dependency), project) != digest:
                     return None
-            return [_finding(item) for item in entry["findings"]]
+            findings = [_finding(item) for item in entry["findings"]]
+            marks = entry.get("fixable")
+            if marks is None:
+                return None if fixable else (findings, None)
+            if len(marks) != len(findings) or not all(m in (None, True, False) for m in marks):
+                return None
+            return findings, marks
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def put(self, path: Path, project: Project, dependencies: Iterable[Path],
-            findings: Sequence[Finding]) -> None:
+            findings: Sequence[Finding], fixable: Sequence[bool | None] | None = None
+            ) -> None:
         """Store a file's findings; the content checked must be the content digested
         before the check (a file edited during the run is not stored)."""
         digest = self.digest(path)
@@ -108,6 +117,7 @@ class ResultCache:
                 "digest": digest,
                 "dependencies": {str(d): self._state(d, project) for d in sorted(dependencies)},
                 "findings": [asdict(finding) for finding in findings],
+                "fixable": fixable,
             }
             self._prepare()
             target = self._entry(path)

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 import click
 
 from layerlint import __version__
-from layerlint.registry import SelectionError, all_rules, get_rule
+
+# The registry (every rule, the layer graph) is imported by the commands that need it:
+# `--version` and `--help` stay as cheap as starting Python and click.
 
 if TYPE_CHECKING:
     from layerlint.ir import Location
@@ -72,6 +74,7 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
     from layerlint.baseline import BaselineError
     from layerlint.config import ConfigError, Overrides
     from layerlint.linter import LintOptions, lint
+    from layerlint.registry import SelectionError, all_rules
     from layerlint.reporting import render_github, render_json, render_sarif, render_text
 
     options = LintOptions(
@@ -148,6 +151,8 @@ def _source_line(result: LintResult) -> Callable[[Location], str | None]:
               default="table", show_default=True)
 def list_rules(output_format: str) -> None:
     """List every rule with its code, name and default."""
+    from layerlint.registry import all_rules
+
     rules = all_rules()
     if output_format == "json":
         click.echo(json.dumps([
@@ -170,6 +175,8 @@ def list_rules(output_format: str) -> None:
 @click.argument("code")
 def explain(code: str) -> None:
     """Show a rule's documentation and examples."""
+    from layerlint.registry import all_rules, get_rule
+
     rule = get_rule(code)
     if rule is None:
         valid = ", ".join(r.code for r in all_rules())

@@ -39,6 +39,8 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     files_checked: int = 0
     internal_errors: list[str] = field(default_factory=list)
+    # findings whose fix a fix run would apply -> the fix is safe (with ``fixable``)
+    fixable: dict[Finding, bool] = field(default_factory=dict)
 
 
 def display_path(path: Path) -> str:
@@ -118,8 +120,10 @@ def _fewer_full_collections() -> Iterator[None]:
 
 
 def check_paths(paths: Sequence[Path], rules: Sequence[type[Rule]],
-                cache: ResultCache | None = None, jobs: int = 1) -> CheckResult:
-    """Lint the files under ``paths``; ``jobs`` > 1 checks them in worker processes.
+                cache: ResultCache | None = None, jobs: int = 1,
+                fixable: bool = False) -> CheckResult:
+    """Lint the files under ``paths``; ``jobs`` > 1 checks them in worker processes;
+    ``fixable``: also find which fixes would apply (``CheckResult.fixable``).
 
     Each worker has its own ``Project`` over all the run's files, so imports resolve as
     in one process and the findings are the same; they are merged in file order.
@@ -128,37 +132,41 @@ def check_paths(paths: Sequence[Path], rules: Sequence[type[Rule]],
     result = CheckResult(files_checked=len(files))
     selected = frozenset(rule.code for rule in rules)
     project = Project(files, display=display_path)
-    outcomes: list[list[Finding] | None] = [
-        cache.get(file, project) if cache is not None else None for file in files]
+    outcomes: list[tuple[list[Finding], list[bool | None] | None] | None] = [
+        cache.get(file, project, fixable) if cache is not None else None for file in files]
     todo = [index for index, outcome in enumerate(outcomes) if outcome is None]
-    for index, (findings, errors, dependencies) in zip(
-            todo, _check_files([files[i] for i in todo], project, rules, selected, jobs)):
-        outcomes[index] = findings
+    checked = _check_files([files[i] for i in todo], project, rules, selected, jobs, fixable)
+    for index, (findings, errors, dependencies, marks) in zip(todo, checked):
+        outcomes[index] = findings, marks
         result.internal_errors.extend(errors)
         if cache is not None and not errors:  # a crash is retried on the next run
-            cache.put(files[index], project, dependencies, findings)
+            cache.put(files[index], project, dependencies, findings, marks)
     findings = [p for p in problems if p.code in selected]
-    findings.extend(f for outcome in outcomes for f in outcome or ())
+    for outcome in outcomes:
+        if outcome is not None:
+            findings.extend(outcome[0])
+            result.fixable.update((finding, mark) for finding, mark in
+                                  zip(outcome[0], outcome[1] or ()) if mark is not None)
     result.findings = _dedupe(findings, {display_path(f) for f in files} | {
         p.location.path for p in problems})
     return result
 
 
-# (findings, internal errors, project files depended on) of one file
-_Outcome = tuple[list[Finding], list[str], list[Path]]
-_worker: tuple[Project, list[Rule], frozenset[str]] | None = None  # in a worker process
+# (findings, internal errors, project files depended on, fixability) of one file
+_Outcome = tuple[list[Finding], list[str], list[Path], list[bool | None] | None]
+_worker: tuple[Project, list[Rule], frozenset[str], bool] | None = None  # in a worker
 # Files per task: enough to keep a worker's parsed imports warm (neighbouring files
 # import each other), few enough to balance uneven files over the workers.
 _BATCH = 4
 
 
 def _check_files(todo: list[Path], project: Project, rules: Sequence[type[Rule]],
-                 selected: frozenset[str], jobs: int) -> Iterator[_Outcome]:
+                 selected: frozenset[str], jobs: int, fixable: bool) -> Iterator[_Outcome]:
     jobs = min(jobs, len(todo))
     if jobs > 1:
         done = 0
         try:
-            for outcomes in _pool_map(todo, project.files, rules, selected, jobs):
+            for outcomes in _pool_map(todo, project.files, rules, selected, jobs, fixable):
                 for outcome in outcomes:
                     done += 1
                     yield outcome
@@ -168,11 +176,12 @@ def _check_files(todo: list[Path], project: Project, rules: Sequence[type[Rule]]
     instances = [rule() for rule in rules]
     with _fewer_full_collections():
         for file in todo:
-            yield _check_file(file, project, instances, selected)
+            yield _check_file(file, project, instances, selected, fixable)
 
 
 def _pool_map(todo: list[Path], files: list[Path], rules: Sequence[type[Rule]],
-              selected: frozenset[str], jobs: int) -> Iterator[list[_Outcome]]:
+              selected: frozenset[str], jobs: int, fixable: bool
+              ) -> Iterator[list[_Outcome]]:
     methods = multiprocessing.get_all_start_methods()
     # fork starts a worker in milliseconds, with the rules already imported; macOS and
     # Windows cannot fork safely
@@ -180,37 +189,37 @@ def _pool_map(todo: list[Path], files: list[Path], rules: Sequence[type[Rule]],
         "fork" if sys.platform == "linux" and "fork" in methods else "spawn")
     batches = [todo[i:i + _BATCH] for i in range(0, len(todo), _BATCH)]
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                             initargs=(files, rules, selected)) as pool:
+                             initargs=(files, rules, selected, fixable)) as pool:
         yield from pool.map(_check_batch, batches)
 
 
-def _start_worker(files: list[Path], rules: Sequence[type[Rule]],
-                  selected: frozenset[str]) -> None:
+def _start_worker(files: list[Path], rules: Sequence[type[Rule]], selected: frozenset[str],
+                  fixable: bool) -> None:
     global _worker
-    _worker = (Project(files, display=display_path), [rule() for rule in rules], selected)
+    _worker = (Project(files, display=display_path), [rule() for rule in rules], selected,
+               fixable)
 
 
 def _check_batch(batch: list[Path]) -> list[_Outcome]:
     assert _worker is not None
-    project, instances, selected = _worker
+    project, instances, selected, fixable = _worker
     with _fewer_full_collections():
-        return [_check_file(file, project, instances, selected) for file in batch]
+        return [_check_file(file, project, instances, selected, fixable) for file in batch]
 
 
-def _check_file(file: Path, project: Project, rules: list[Rule], selected: frozenset[str]
-                ) -> _Outcome:
+def _check_file(file: Path, project: Project, rules: list[Rule], selected: frozenset[str],
+                fixable: bool) -> _Outcome:
     project.dependencies = set()
     errors: list[str] = []
     try:
         graphs = load_graphs(file, project)
     except InputError as error:
-        if PARSE_ERROR[0] not in selected:
-            return [], errors, sorted(project.dependencies)
-        return [_diagnostic(PARSE_ERROR, file, error.message, error.line, error.column,
-                            error.cell)], errors, sorted(project.dependencies)
+        unread = [_diagnostic(PARSE_ERROR, file, error.message, error.line, error.column,
+                              error.cell)] if PARSE_ERROR[0] in selected else []
+        return unread, errors, sorted(project.dependencies), [None] * len(unread)
     except Exception as error:  # noqa: BLE001 - one bad input never stops the run
         errors.append(f"{display_path(file)}: frontend crashed: {error!r}")
-        return [], errors, []
+        return [], errors, [], None
     findings: list[Finding] = []
     for graph in graphs:
         if INCOMPLETE[0] in selected:
@@ -221,7 +230,40 @@ def _check_file(file: Path, project: Project, rules: list[Rule], selected: froze
             except Exception as error:  # noqa: BLE001 - a crashing rule is reported, not fatal
                 errors.append(
                     f"{graph.path}: rule {rule.code} crashed on {graph.name}: {error!r}")
-    return findings, errors, sorted(project.dependencies)
+    marks = _fixability(findings, project) if fixable else None
+    return findings, errors, sorted(project.dependencies), marks
+
+
+def _fixability(findings: list[Finding], project: Project) -> list[bool | None]:
+    """For each finding, whether a fix run would apply its fix (checked alone, as over
+    a fix run's passes): the fix's safety, or None. A dry run on the frontend's parse,
+    so that marking fixable findings costs no second parse."""
+    marks: list[bool | None] = [None] * len(findings)
+    groups: dict[str, list[int]] = {}
+    for index, finding in enumerate(findings):
+        if finding.fix is not None and finding.location.path.endswith(".py"):
+            groups.setdefault(finding.location.path, []).append(index)
+    if not groups:
+        return marks  # and LibCST stays unimported (an ONNX-only run)
+    from layerlint.frontends._python import PythonModule
+    from layerlint.frontends.source_fixer import plan
+
+    for display, indices in groups.items():
+        path = Path(display)
+        parsed = project.modules.get(path.resolve())
+        module = parsed if isinstance(parsed, PythonModule) else None
+        try:
+            fixes = plan(path, b"" if module else path.read_bytes(),
+                         [findings[i] for i in indices], display, each_alone=True,
+                         parsed=module)
+        except Exception:  # noqa: BLE001 - only marks for the text output; --fix reports it
+            continue
+        applied = {id(finding) for finding in fixes.applied}
+        for index in indices:
+            fix = findings[index].fix
+            if id(findings[index]) in applied and fix is not None:
+                marks[index] = fix.safe
+    return marks
 
 
 def _dedupe(findings: list[Finding], run_paths: set[str]) -> list[Finding]:

@@ -95,15 +95,15 @@ def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintRes
     settings = {display_path(f): resolver.settings_for(f) for f in files}
     enabled = frozenset().union(*(s.enabled for s in settings.values()))
     rules = [rule for rule in all_rules() if rule.code in enabled]
-    engine = check_paths(files, rules, cache=_cache(options, resolver, rules), jobs=options.jobs)
+    engine = check_paths(files, rules, cache=_cache(options, resolver, rules), jobs=options.jobs,
+                         fixable=options.count_fixable)
     result = LintResult(files_checked=engine.files_checked,
                         internal_errors=engine.internal_errors)
     findings = [f for f in engine.findings if _is_enabled(f, settings, resolver)]
     findings = _unsuppressed(findings, settings, options, result)
+    result.fixable = {f: engine.fixable[f] for f in findings if f in engine.fixable}
     if fixing:
         findings = _fix(paths, options, findings, result, hashes)
-    if options.count_fixable:
-        findings = _fixable(findings, options, result)
     if options.baseline is not None:
         findings = _baseline(findings, options.baseline, result)
     result.findings = sorted(findings, key=Finding.sort_key)
@@ -227,6 +227,7 @@ def _fix(paths: Sequence[Path], options: LintOptions, findings: list[Finding],
                                 unsafe_fixes=options.unsafe_fixes and not last_pass))
     result.internal_errors.extend(again.internal_errors)
     result.sources = again.sources
+    result.fixable = again.fixable
     result.fixed += again.fixed
     changed = [note for note in result.fix_notes if "changed during the run" in note]
     result.fix_notes = changed + again.fix_notes
@@ -244,23 +245,3 @@ def _write(path: Path, original: bytes, text: str, digest: str | None) -> bool:
     shutil.copymode(path, temporary)
     os.replace(temporary, path)
     return True
-
-
-def _fixable(findings: list[Finding], options: LintOptions, result: LintResult
-             ) -> list[Finding]:
-    """Which findings a fix run would fix (a dry run over the files that have fixes)."""
-    groups = _fixes_by_file(findings, unsafe=True)
-    if not groups:
-        return findings  # and LibCST stays unimported (an ONNX-only run)
-    from layerlint.frontends.source_fixer import plan
-
-    for display, group in groups.items():
-        source = result.source(display)
-        if source is None:
-            continue
-        try:
-            fixes = plan(Path(display), source.data, group, display, each_alone=True)
-        except Exception:  # noqa: BLE001 - only a count for the summary; --fix reports it
-            continue
-        result.fixable.update((f, f.fix.safe) for f in fixes.applied if f.fix is not None)
-    return findings

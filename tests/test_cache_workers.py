@@ -246,3 +246,22 @@ def test_a_crash_is_not_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "load_graphs", real)
     again = check_paths([project], RULES, cache=ResultCache(cache, RULES))
     assert _codes(again) == [("LL101", "src/net.py", 8)] and not again.internal_errors
+
+
+def test_text_output_and_fixable_marks_are_the_same_cached_and_in_workers(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def text(*options: str) -> str:
+        result = runner.invoke(cli, ["check", *options, str(FIXTURES)])
+        assert result.exit_code == 1, result.output
+        return result.output
+
+    expected = text("--no-cache", "-j", "1")
+    assert "[*]" in expected and "fixable with --unsafe-fixes" in expected
+    # a JSON run caches no fix marks: the text run after it finds them
+    runner.invoke(cli, ["check", "--format", "json", str(FIXTURES)])
+    assert text("-j", "2") == expected
+    _no_frontend(monkeypatch)
+    assert text("-j", "1") == expected

@@ -236,18 +236,25 @@ def _check_argument(index: _Index, call: cst.Call, fix: Fix) -> None:
 
 
 def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str,
-         each_alone: bool = False) -> FilePlan:
+         each_alone: bool = False, parsed: PythonModule | None = None) -> FilePlan:
     """Plan the fixes of ``findings`` (all in this file) on ``data``; nothing is written.
 
     With ``each_alone``, each fix is only checked as if it were the only one (which
     findings a fix run can fix, over its passes); no fixed text is produced.
+    ``parsed``: the frontend's parse of ``data``, reused (its tree is immutable; the
+    positions found are kept apart) instead of parsing again.
     """
-    project = Project([path], display=lambda _: display)
-    try:
-        module = parse_python(path, project, data)
-    except InputError as error:
-        raise ValueError(f"cannot parse {display}: {error.message}") from None
-    text = module.module.code
+    if parsed is not None:
+        module = PythonModule(path=path, display=display, module=parsed.module,
+                              text=parsed.text, aliases=parsed.aliases,
+                              definitions=parsed.definitions, tree=parsed.tree)
+    else:
+        try:
+            module = parse_python(path, Project([path], display=lambda _: display), data)
+        except InputError as error:
+            raise ValueError(f"cannot parse {display}: {error.message}") from None
+    # a dry run needs no text: skip regenerating the whole file's code
+    text = module.text if each_alone else module.module.code
     result = FilePlan(path, text, text)
     index = _Index(module)
     arguments: dict[cst.Call, tuple[str, cst.BaseExpression]] = {}
