@@ -16,7 +16,15 @@ in-process timing (imports done, only the work measured) is reported too.
 The same graph is then written with a tiny weight file, to show that peak RSS does not
 depend on the weight size.
 
+Last, a model whose weights are embedded in the ``.onnx`` file itself (``--embedded-mib``,
+default 1024; protobuf caps a file at 2 GiB) is timed against ``onnx.load`` (a full
+parse, which is what a reader that does not skip payloads pays), with layerlint's
+weightless reader alone and a whole ``layerlint check`` (fresh processes, peak RSS). The
+payload bytes are holes in a sparse file: generating it costs no disk and no write time,
+and a hole reads as zeros faster than real data would, which only favours ``onnx.load``.
+
     python benchmarks/onnx_bench.py [--blocks 64] [--width 512] [--repeat 5]
+                                    [--embedded-mib 1024] [--only-embedded]
 """
 
 from __future__ import annotations
@@ -44,6 +52,11 @@ print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
 
 _LOAD_ONLY = ("import sys, onnx; "
               "onnx.load(sys.argv[1], load_external_data=False)")
+
+_READ_ONLY = ("import sys; from pathlib import Path; "
+              "from layerlint.frontends.onnx.reader import read_model; "
+              "read_model(Path(sys.argv[1]))")
+_FULL_LOAD = "import sys, onnx; onnx.load(sys.argv[1])"
 
 _IN_PROCESS = r"""
 import json, sys, time
@@ -77,8 +90,10 @@ def _external(name: str, dims: list[int], offset: int) -> tuple[TensorProto, int
     return tensor, offset + length
 
 
-def build(folder: Path, blocks: int, width: int, kernel: int) -> tuple[Path, int]:
-    """Write model.onnx and a sparse weights.bin; return the model path and weight bytes."""
+def build(folder: Path, blocks: int, width: int, kernel: int,
+          embedded: bool = False) -> tuple[Path, int]:
+    """Write model.onnx and a sparse weights.bin (or, ``embedded``, the weights inside
+    model.onnx); return the model path and weight bytes."""
     nodes, inits = [], []
     offset = 0
 
@@ -133,10 +148,53 @@ def build(folder: Path, blocks: int, width: int, kernel: int) -> tuple[Path, int
                               producer_name="layerlint-bench")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.onnx"
+    if embedded:
+        _save_embedded(model, path)
+        return path, offset
     onnx.save(model, str(path))
     with open(folder / "weights.bin", "wb") as handle:
         handle.truncate(offset)  # sparse: the size is real, the blocks are not written
     return path, offset
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _save_embedded(model: onnx.ModelProto, path: Path) -> None:
+    """Write ``model`` with each external tensor's bytes as its embedded ``raw_data``,
+    streamed (fields may come in any order), the bytes left as holes of a sparse file."""
+    graph = onnx.GraphProto()
+    graph.CopyFrom(model.graph)
+    heads: list[tuple[bytes, int]] = []
+    for tensor in graph.initializer:
+        if tensor.data_location != TensorProto.EXTERNAL:
+            heads.append((tensor.SerializeToString(), 0))
+            continue
+        length = int(next(e.value for e in tensor.external_data if e.key == "length"))
+        tensor.ClearField("external_data")
+        tensor.ClearField("data_location")
+        heads.append((tensor.SerializeToString() + _varint(9 << 3 | 2) + _varint(length),
+                      length))
+    graph.ClearField("initializer")
+    fields = [(_varint(5 << 3 | 2) + _varint(len(head) + length) + head, length)
+              for head, length in heads]
+    body = graph.SerializeToString()
+    size = len(body) + sum(len(head) + length for head, length in fields)
+    rest = onnx.ModelProto()
+    rest.CopyFrom(model)
+    rest.ClearField("graph")
+    with open(path, "wb") as handle:
+        handle.write(rest.SerializeToString() + _varint(7 << 3 | 2) + _varint(size) + body)
+        for head, length in fields:
+            handle.write(head)
+            handle.seek(length, 1)
+        handle.truncate()
 
 
 def _measure(command: list[str], repeat: int) -> dict[str, float]:
@@ -157,7 +215,7 @@ def _measure(command: list[str], repeat: int) -> dict[str, float]:
 def run_case(label: str, path: Path, weight_bytes: int, repeat: int) -> dict[str, object]:
     load = _measure([sys.executable, "-c", _LOAD_ONLY, str(path)], repeat)
     lint = _measure([sys.executable, "-m", "layerlint", "check", "--select", "ALL",
-                     str(path)], repeat)
+                     "--no-cache", str(path)], repeat)
     inner = json.loads(subprocess.run(
         [sys.executable, "-c", _IN_PROCESS, str(path), str(repeat)],
         capture_output=True, text=True, check=True).stdout)
@@ -176,14 +234,78 @@ def run_case(label: str, path: Path, weight_bytes: int, repeat: int) -> dict[str
     }
 
 
+def run_embedded(path: Path, weight_bytes: int, repeat: int) -> dict[str, object]:
+    """layerlint's reader and check against onnx.load's full parse, same file."""
+    load = _measure([sys.executable, "-c", _FULL_LOAD, str(path)], repeat)
+    read = _measure([sys.executable, "-c", _READ_ONLY, str(path)], repeat)
+    lint = _measure([sys.executable, "-m", "layerlint", "check", "--select", "ALL",
+                     "--no-cache", str(path)], repeat)
+    empty = _measure([sys.executable, "-c", "pass"], repeat)
+    inner = json.loads(subprocess.run(
+        [sys.executable, "-c", _IN_PROCESS_READ, str(path), str(repeat)],
+        capture_output=True, text=True, check=True).stdout)
+    return {
+        "case": "embedded", "file_mib": path.stat().st_size / 2**20,
+        "weights_mib": weight_bytes / 2**20,
+        "onnx_load_s": load["wall"], "read_s": read["wall"], "check_s": lint["wall"],
+        "python_start_s": empty["wall"],
+        "read_vs_load": read["wall"] / load["wall"], "check_vs_load": lint["wall"] / load["wall"],
+        "onnx_load_rss_mib": load["rss_mib"], "read_rss_mib": read["rss_mib"],
+        "check_rss_mib": lint["rss_mib"], "python_start_rss_mib": empty["rss_mib"],
+        "inproc_read_s": inner["read"], "inproc_read_peak_mib": inner["peak_mib"],
+        "findings": inner["findings"],
+    }
+
+
+_IN_PROCESS_READ = r"""
+import json, sys, time, tracemalloc
+from pathlib import Path
+from layerlint.engine import check_paths
+from layerlint.frontends.onnx.reader import read_model
+from layerlint.registry import all_rules
+path = Path(sys.argv[1])
+read_model(path)  # imports and the protobuf module: paid once per process
+times = []
+for _ in range(int(sys.argv[2])):
+    t = time.perf_counter(); read_model(path); times.append(time.perf_counter() - t)
+tracemalloc.start(); read_model(path); peak = tracemalloc.get_traced_memory()[1]
+tracemalloc.stop()
+result = check_paths([path], all_rules())
+assert not result.internal_errors, result.internal_errors
+print(json.dumps({"read": min(times), "peak_mib": peak / 2**20,
+                  "findings": sorted(f.code for f in result.findings)}))
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--blocks", type=int, default=64)
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--embedded-mib", type=int, default=1024,
+                        help="weights embedded in the large single-file model (< 2048)")
+    parser.add_argument("--only-embedded", action="store_true")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="layerlint-onnx-bench-") as tmp:
+        # 64 blocks of two 3x3 convs: width w gives about 64 * 2 * 9 * 4 * w^2 bytes.
+        width = max(8, int((args.embedded_mib * 2**20 / (64 * 2 * 9 * 4)) ** 0.5))
+        embedded, embedded_bytes = build(Path(tmp) / "embedded", 64, width, kernel=3,
+                                         embedded=True)
+        row = run_embedded(embedded, embedded_bytes, args.repeat)
+        embedded.unlink()
+        print(f"embedded weights: {row['file_mib']:.0f} MiB file | wall: onnx.load "
+              f"{row['onnx_load_s']:.3f}s, layerlint read {row['read_s']:.3f}s "
+              f"({row['read_vs_load']:.3f}x), check {row['check_s']:.3f}s "
+              f"({row['check_vs_load']:.3f}x); python alone {row['python_start_s']:.3f}s | "
+              f"peak RSS: onnx.load {row['onnx_load_rss_mib']:.0f} MiB, read "
+              f"{row['read_rss_mib']:.0f} MiB, check {row['check_rss_mib']:.0f} MiB, python "
+              f"alone {row['python_start_rss_mib']:.0f} MiB | in-process read "
+              f"{row['inproc_read_s'] * 1e3:.1f} ms, {row['inproc_read_peak_mib']:.1f} MiB "
+              "allocated at peak")
+        print(json.dumps(row, indent=2))
+        if args.only_embedded:
+            return
         big, big_bytes = build(Path(tmp) / "big", args.blocks, args.width, kernel=3)
         small, small_bytes = build(Path(tmp) / "small", args.blocks, 8, kernel=1)
         assert big_bytes >= 2**30, "the large case must have at least 1 GiB of weights"

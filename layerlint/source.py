@@ -84,6 +84,8 @@ def _decode(data: bytes) -> str:
 
 def read_source(path: Path) -> SourceFile | None:
     """The file's text, or None when it cannot be read (LL001 reports that)."""
+    if path.suffix == ".onnx":  # binary: no comments, no source lines, weights not read
+        return SourceFile(path, b"", "")
     try:
         data = path.read_bytes()
     except OSError:
@@ -94,6 +96,4 @@ def read_source(path: Path) -> SourceFile | None:
         except InputError:
             return None
         return SourceFile(path, data, notebook.text, notebook)
-    if path.suffix == ".onnx":
-        return SourceFile(path, data, "")  # binary: no comments, no source lines
     return SourceFile(path, data, _decode(data))

@@ -43,13 +43,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import onnx
-from google.protobuf.message import DecodeError
-from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
-
 from layerlint.frontends import InputError, Project
+from layerlint.frontends.onnx.reader import MAX_INLINE_ELEMENTS, proto, read_model, tensor_values
 from layerlint.ir import GraphBuilder, Kind, LayerGraph, Location, OpInfo, Role, Unresolved, lookup
 from layerlint.ir.kinds import activation_op
+
+_pb = proto()
+AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto = (
+    _pb.AttributeProto, _pb.GraphProto, _pb.ModelProto, _pb.NodeProto, _pb.TensorProto)
 
 __all__ = ["load_graphs", "TRAINING_EXPORT"]
 
@@ -76,9 +77,9 @@ _FIRST_INPUT_KINDS = frozenset({
 _BIAS_INPUT = {"Conv": 2, "ConvTranspose": 2, "Gemm": 2}
 # Data inputs of first-input kinds whose data may come second (a weight may be A or B).
 _DATA_INPUTS = {"MatMul": (0, 1), "Gemm": (0, 1)}
-_MAX_INLINE_ELEMENTS = 4096  # never decode larger constants
 _FUNCTION_DEPTH = 32
 _EMPTY: tuple[int, ...] = ()
+_KNOWN_OPSET = 20  # the newest opset of the oldest onnx that layerlint supports (1.15)
 
 # Rules that cannot be checked when an export hid dropout / batchnorm layers.
 _DROPOUT_RULES = ("LL101", "LL102", "LL105", "LL107", "LL302")
@@ -99,6 +100,8 @@ def load_graphs(path: Path, project: Project) -> list[LayerGraph]:
 
 def _read(path: Path) -> tuple[ModelProto, str | None]:
     if path.suffix == ".onnxtxt":
+        import onnx.parser
+
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as error:
@@ -109,17 +112,7 @@ def _read(path: Path) -> tuple[ModelProto, str | None]:
             return onnx.parser.parse_model(text), text
         except onnx.parser.ParseError as error:
             raise _text_parse_error(error) from None
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except DecodeError as error:
-        raise InputError(
-            f"not an ONNX model: the protobuf cannot be decoded ({error}); "
-            "the file may be truncated or corrupt") from None
-    except OSError as error:
-        raise InputError(f"cannot read file: {error.strerror or error}") from None
-    except Exception as error:  # noqa: BLE001 - protobuf raises assorted errors on garbage
-        raise InputError(f"not an ONNX model: {type(error).__name__}: {error}") from None
-    return model, None
+    return read_model(path), None
 
 
 def _text_parse_error(error: Exception) -> InputError:
@@ -141,9 +134,13 @@ def _check_model_header(model: ModelProto, text: bool = False) -> None:
             f"(ir_version {model.ir_version}, {'a' if model.HasField('graph') else 'no'} graph)")
     if (text or model.ir_version >= 3) and not model.opset_import:
         raise InputError("not an ONNX model: it imports no opset (opset_import is empty)")
-    newest = onnx.defs.onnx_opset_version()
     for opset in model.opset_import:
-        if opset.domain in _DEFAULT_DOMAINS and not 1 <= opset.version <= newest:
+        if opset.domain in _DEFAULT_DOMAINS and not 1 <= opset.version <= _KNOWN_OPSET:
+            import onnx.defs  # newer than every supported onnx knows: ask this one
+
+            newest = onnx.defs.onnx_opset_version()
+            if 1 <= opset.version <= newest:
+                continue
             raise InputError(
                 f"unknown ONNX opset {opset.version} (this onnx {onnx.__version__} knows "
                 f"opsets 1 to {newest}); upgrade the onnx package or re-export")
@@ -324,19 +321,9 @@ def _source_location(meta: dict[str, str]) -> Location | None:
 # Constants
 
 
-def _tensor_values(tensor: TensorProto) -> list[float] | None:
-    """Values of a small inline tensor; None when external, large or not numeric."""
-    if tensor.data_location == TensorProto.EXTERNAL or tensor.external_data:
-        return None
-    if math.prod(tensor.dims) > _MAX_INLINE_ELEMENTS:
-        return None
-    try:
-        array = onnx.numpy_helper.to_array(tensor)
-    except Exception:  # noqa: BLE001 - malformed or exotic tensors are simply unknown
-        return None
-    if array.dtype.kind not in "biuf":
-        return None
-    return [float(v) for v in array.reshape(-1)]
+def _tensor_values(tensor: TensorProto | list[float]) -> list[float] | None:
+    """Values of a small inline constant; None when external, large or not numeric."""
+    return tensor if isinstance(tensor, list) else tensor_values(tensor)
 
 
 def _attribute_values(attr: AttributeProto) -> list[float] | None:
@@ -388,7 +375,7 @@ class _Body:
     caller_module: str | None = None
     caller_use: Location | None = None
     label_prefix: str = ""  # inlined function bodies: "<caller>/"
-    constants: dict[str, TensorProto] = field(default_factory=dict)
+    constants: dict[str, TensorProto | list[float]] = field(default_factory=dict)
     declared: frozenset[str] = frozenset()
 
     def lookup(self, name: str) -> tuple[int, ...] | None:
@@ -409,7 +396,7 @@ class _Body:
             body = body.parent
         return None, None
 
-    def constant(self, name: str) -> TensorProto | None:
+    def constant(self, name: str) -> TensorProto | list[float] | None:
         body: _Body | None = self
         while body is not None:
             if name in body.constants:
@@ -672,11 +659,8 @@ class _Lowering:
             body.constants[node.output[0]] = attr.t
         else:
             values = _attribute_values(attr)
-            if values is not None:
-                body.constants[node.output[0]] = onnx.helper.make_tensor(
-                    node.output[0], TensorProto.DOUBLE,
-                    [] if attr.type in (AttributeProto.FLOAT, AttributeProto.INT)
-                    else [len(values)], values)
+            if values is not None and len(values) <= MAX_INLINE_ELEMENTS:
+                body.constants[node.output[0]] = values
 
     # -- attributes and constants -------------------------------------------------------
     def _resolve_attr(self, attr: AttributeProto, body: _Body) -> AttributeProto | None:
@@ -735,7 +719,10 @@ class _Lowering:
         elif op in _BIAS_INPUT:
             position = _BIAS_INPUT[op]
             bias = node.input[position] if len(node.input) > position else ""
-            attrs["bias"] = bool(bias) and not self._is_static_zero(bias, body)
+            # A named parameter (``features.0.bias``) is a bias whatever its values: torch
+            # zero-initialises conv biases, and one before a training BN stays zero.
+            attrs["bias"] = bool(bias) and (_PARAMETER.fullmatch(bias) is not None
+                                            or not self._is_static_zero(bias, body))
         elif op == "Clip":
             info = self._clip_info(node, body)
         elif op == "Dropout":
