@@ -346,7 +346,9 @@ def test_check_never_imports_torch_or_keras(tmp_path):
         sys.meta_path.insert(0, Spy())
         from layerlint.cli import cli
         try:
-            cli.main(["check", "--isolated", "--format", "json", *sys.argv[1:]],
+            # one process, no cache: the frontends run here, where the spy sees them
+            cli.main(["check", "--isolated", "--format", "json", "--jobs", "1",
+                      "--no-cache", *sys.argv[1:]],
                      prog_name="layerlint")
         except SystemExit as exit:
             status = exit.code
