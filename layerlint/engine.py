@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -161,36 +162,63 @@ _BATCH = 4
 
 
 def _check_files(todo: list[Path], project: Project, rules: Sequence[type[Rule]],
-                 selected: frozenset[str], jobs: int, fixable: bool) -> Iterator[_Outcome]:
-    jobs = min(jobs, len(todo))
-    if jobs > 1:
-        done = 0
+                 selected: frozenset[str], jobs: int, fixable: bool) -> list[_Outcome]:
+    """The outcome of each file of ``todo``, in its order."""
+    outcomes: dict[int, _Outcome] = {}
+    if min(jobs, len(todo)) > 1:
         try:
-            for outcomes in _pool_map(todo, project.files, rules, selected, jobs, fixable):
-                for outcome in outcomes:
-                    done += 1
-                    yield outcome
-            return
+            _pool_map(todo, project.files, rules, selected, min(jobs, len(todo)), fixable,
+                      outcomes)
         except (BrokenProcessPool, OSError):
-            todo = todo[done:]  # a worker died (killed, out of memory): go on in-process
+            pass  # a worker died (killed, out of memory): the rest is checked here
     instances = [rule() for rule in rules]
     with _fewer_full_collections():
-        for file in todo:
-            yield _check_file(file, project, instances, selected, fixable)
+        for index, file in enumerate(todo):
+            if index not in outcomes:
+                outcomes[index] = _check_file(file, project, instances, selected, fixable)
+    return [outcomes[index] for index in range(len(todo))]
 
 
 def _pool_map(todo: list[Path], files: list[Path], rules: Sequence[type[Rule]],
-              selected: frozenset[str], jobs: int, fixable: bool
-              ) -> Iterator[list[_Outcome]]:
+              selected: frozenset[str], jobs: int, fixable: bool,
+              outcomes: dict[int, _Outcome]) -> None:
     methods = multiprocessing.get_all_start_methods()
     # fork starts a worker in milliseconds, with the rules already imported; macOS and
     # Windows cannot fork safely
-    context = multiprocessing.get_context(
-        "fork" if sys.platform == "linux" and "fork" in methods else "spawn")
-    batches = [todo[i:i + _BATCH] for i in range(0, len(todo), _BATCH)]
+    fork = sys.platform == "linux" and "fork" in methods
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    if fork:
+        _preload(todo, fixable)
+    # Neighbouring files together (they import each other: parsed once per worker), the
+    # largest batches first, so that no worker is left with a big one at the end.
+    batches = [list(range(i, min(i + _BATCH, len(todo)))) for i in range(0, len(todo), _BATCH)]
+    batches.sort(key=lambda batch: -sum(_size(todo[i]) for i in batch))
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
                              initargs=(files, rules, selected, fixable)) as pool:
-        yield from pool.map(_check_batch, batches)
+        futures = {pool.submit(_check_batch, [todo[i] for i in batch]): batch
+                   for batch in batches}
+        for future in as_completed(futures):
+            outcomes.update(zip(futures[future], future.result()))
+
+
+def _preload(todo: list[Path], fixable: bool) -> None:
+    """Import the frontends the files need once, before forking, instead of in each
+    worker (LibCST alone takes a tenth of a second to import)."""
+    suffixes = {path.suffix for path in todo}
+    modules = []
+    if suffixes & {".py", ".ipynb"}:
+        modules += ["pytorch_source", "keras_source", *(["source_fixer"] if fixable else [])]
+    if suffixes & {".onnx", ".onnxtxt"}:
+        modules.append("onnx_model")
+    for module in modules:
+        importlib.import_module(f"layerlint.frontends.{module}")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _start_worker(files: list[Path], rules: Sequence[type[Rule]], selected: frozenset[str],

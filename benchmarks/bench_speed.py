@@ -1,0 +1,219 @@
+"""Where layerlint stands: whole processes on the same files, in one run, as ratios.
+
+    python benchmarks/bench_speed.py PATH...                # folders of Python code
+    python benchmarks/bench_speed.py PATH... --tools /work/venvs/bench/bin \\
+        --before /tmp/layerlint-old --jobs 2
+
+Every row is one fresh process over the same files (the ``.py`` files under PATH...),
+timed by its CPU seconds (user + system, the steadier figure on a shared machine) and
+wall seconds; ratios are against LibCST parse-only (read, decode, ``parse_module``),
+measured in the same run:
+
+- LibCST parse-only, one process;
+- ``layerlint check --select ALL`` (``--isolated``), JSON and text output (text marks
+  fixable findings), cold (``--no-cache``) in one process (``--jobs 1``), with ``--jobs``
+  worker processes (compare the wall seconds), and a warm run (a second run on the
+  unchanged files with the cache: target <= 5% of cold);
+- with ``--before DIR``, the same commands run from an older checkout (``PYTHONPATH=DIR``;
+  flags it does not know are left out), for before/after figures from one run;
+- with ``--tools DIR`` (a separate environment: never project dependencies), TorchFix
+  ``--select ALL`` on the files that mention torch, ``fixit lint`` (built-in rules), and
+  ruff ``--select ALL --no-cache`` when found there or on PATH;
+- the cold path: ``layerlint --version``, one ``.py`` file and one ``.onnx`` file
+  (best of five wall times; targets 0.05 s and 0.25 s).
+
+Nothing here imports the corpus. Install the tools for benchmarking only, e.g.
+``python -m venv /work/venvs/bench && /work/venvs/bench/bin/pip install torchfix fixit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+_ONE_FILE = _ROOT / "fixtures" / "torch" / "wide_resnet.py"
+_ONE_ONNX = _ROOT / "fixtures" / "onnx" / "cnn_train_export.onnxtxt"
+
+# Every process runs here: `python -m` puts the working directory first on sys.path, and
+# a project folder would also lend its configuration and cache.
+_NEUTRAL = Path(tempfile.mkdtemp(prefix="bench-speed-"))
+
+_PARSE_ONLY = """
+import io, sys, tokenize
+import libcst
+for name in sys.stdin.read().splitlines():
+    data = open(name, "rb").read()
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        libcst.parse_module(data.decode(encoding))
+    except Exception:
+        pass
+"""
+
+
+@dataclass
+class Timing:
+    cpu: float
+    wall: float
+    status: int
+
+
+def _run(command: Sequence[str], env: dict[str, str] | None = None, stdin: str | None = None,
+         cwd: Path | None = None) -> Timing:
+    """One process: its CPU seconds (it and its children: worker processes) and wall."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, input=stdin, text=True, cwd=cwd or _NEUTRAL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if done.returncode not in (0, 1):
+        print(f"   ! {' '.join(command[:6])}... exited {done.returncode}: "
+              f"{done.stderr.strip()[-300:]}", file=sys.stderr)
+    return Timing(cpu, wall, done.returncode)
+
+
+def _best_wall(command: Sequence[str], env: dict[str, str], repeat: int = 5) -> float:
+    return min(_run(command, env).wall for _ in range(repeat))
+
+
+def _files(roots: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for root in roots:
+        if root.is_file():
+            files.append(root)
+            continue
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            files.extend(Path(folder, n) for n in sorted(names) if n.endswith(".py"))
+    return files
+
+
+def _environment(pythonpath: Path | None) -> dict[str, str]:
+    env = dict(os.environ)
+    # bytecode is written once (the first run), as an installed package has it
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["NO_COLOR"] = "1"
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return env
+
+
+def _row(name: str, timing: Timing, base: float) -> None:
+    print(f"   {name:58} {timing.cpu:8.2f} {timing.wall:8.2f} {timing.cpu / base:7.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("paths", nargs="+", type=Path)
+    parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--before", type=Path, help="an older layerlint checkout")
+    parser.add_argument("--tools", type=Path, help="bin/ folder with torchfix and fixit")
+    args = parser.parse_args()
+
+    args.paths = [p.resolve() for p in args.paths]
+    files = _files(args.paths)
+    lines = sum(p.read_bytes().count(b"\n") for p in files)
+    names = "\n".join(str(p) for p in files)
+    print(f"corpus: {len(files)} .py files, {lines:,} lines under "
+          f"{', '.join(str(p) for p in args.paths)}; {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.2f} (a shared machine: compare ratios from this run)")
+    env = _environment(None)
+    python = sys.executable
+    layerlint = [python, "-m", "layerlint"]
+    check = [*layerlint, "check", "--select", "ALL", "--isolated"]
+    paths = [str(p) for p in args.paths]
+
+    print(f"\n   {'process':58} {'CPU s':>8} {'wall s':>8} {'vs parse':>8}")
+    base = _run([python, "-c", _PARSE_ONLY], env, stdin=names)
+    _row("LibCST parse-only", base, base.cpu)
+    base_cpu = base.cpu
+
+    if args.before is not None:
+        old = _environment(args.before)
+        for output in ("json", "text"):
+            _row(f"before: check --format {output}",
+                 _run([*check, "--format", output, *paths], old), base_cpu)
+
+    with tempfile.TemporaryDirectory() as cache:
+        cold = {}
+        for output in ("json", "text"):
+            cold[output] = _run([*check, "--format", output, "--no-cache", "--jobs", "1",
+                                 *paths], env)
+            _row(f"check --format {output} --no-cache --jobs 1", cold[output], base_cpu)
+        jobs = _run([*check, "--format", "json", "--no-cache", "--jobs", str(args.jobs),
+                     *paths], env)
+        _row(f"check --format json --no-cache --jobs {args.jobs}", jobs, base_cpu)
+        cached = [*check, "--cache-dir", cache, "--jobs", "1"]
+        _run([*cached, "--format", "text", *paths], env)  # fills the cache
+        warm = {output: _run([*cached, "--format", output, *paths], env)
+                for output in ("json", "text")}
+        for output, timing in warm.items():
+            _row(f"check --format {output}, warm (cache)", timing, base_cpu)
+
+    if args.tools is not None:
+        torch_files = [p for p in files if b"torch" in p.read_bytes()]
+        torchfix = _run([str(args.tools / "torchfix"), "--select", "ALL",
+                         *map(str, torch_files)], env)
+        _row(f"TorchFix --select ALL ({len(torch_files)} files that mention torch)",
+             torchfix, base_cpu)
+        _row("fixit lint (built-in rules)", _run([str(args.tools / "fixit"), "lint", *paths],
+                                                  env), base_cpu)
+        ruff = shutil.which("ruff", path=f"{args.tools}{os.pathsep}{os.environ['PATH']}")
+        if ruff:
+            _row("ruff --select ALL --no-cache", _run(
+                [ruff, "check", "--select", "ALL", "--no-cache", "--quiet", *paths], env),
+                base_cpu)
+
+    print("\n   ratios")
+    text_cost = cold["text"].cpu / cold["json"].cpu - 1
+    print(f"   text output costs {text_cost:+.0%} CPU over JSON (target: no more)")
+    print(f"   --jobs {args.jobs}: {cold['json'].wall / jobs.wall:.2f}x faster (wall) than "
+          f"--jobs 1 (target: >= 1.7x on 2 cores)")
+    for output in ("json", "text"):
+        print(f"   warm {output}: {warm[output].cpu / cold[output].cpu:.1%} of cold CPU, "
+              f"{warm[output].wall / cold[output].wall:.1%} of cold wall (target: <= 5%)")
+
+    print("\n   cold path (best of 5, wall s)")
+    rows = [("layerlint --version", [*layerlint, "--version"]),
+            ("check one .py file (--no-cache)",
+             [*layerlint, "check", "--isolated", "--no-cache", str(_ONE_FILE)])]
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_file = _onnx_file(Path(tmp))
+        if onnx_file is not None:
+            rows.append(("check one .onnx file (--no-cache)",
+                         [*layerlint, "check", "--isolated", "--no-cache", str(onnx_file)]))
+        for name, command in rows:
+            now = _best_wall(command, env)
+            line = f"   {name:40} {now:6.3f}"
+            if args.before is not None:
+                old_command = [c for c in command if c != "--no-cache"]
+                line += f"   before: {_best_wall(old_command, _environment(args.before)):6.3f}"
+            print(line)
+
+
+def _onnx_file(folder: Path) -> Path | None:
+    """A binary ``.onnx`` of a fixture (written from its text form; onnx is a dependency)."""
+    try:
+        import onnx
+        import onnx.parser
+    except ImportError:
+        return None
+    target = folder / "model.onnx"
+    onnx.save(onnx.parser.parse_model(_ONE_ONNX.read_text()), str(target))
+    return target
+
+
+if __name__ == "__main__":
+    main()
