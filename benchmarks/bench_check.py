@@ -120,7 +120,7 @@ def _best(action: Callable[[], object], repeat: int) -> tuple[float, float]:
 
 def _parsed_by_layerlint(files: Sequence[Path]) -> list[Path]:
     """Every file a run parses: the run's own, and project files it imports from."""
-    from layerlint.frontends import _python
+    from layerlint.frontends.python import source as _python
 
     seen: dict[Path, None] = {}
     original = _python.parse_python

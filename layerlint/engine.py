@@ -273,7 +273,7 @@ def _fixability(findings: list[Finding], project: Project) -> list[bool | None]:
             groups.setdefault(finding.location.path, []).append(index)
     if not groups:
         return marks  # and LibCST stays unimported (an ONNX-only run)
-    from layerlint.frontends._python import PythonModule
+    from layerlint.frontends.python.source import PythonModule
     from layerlint.frontends.source_fixer import plan
 
     for display, indices in groups.items():

@@ -129,7 +129,7 @@ class Rule:
         message = self.message.format(**fields)
         # Each layer's condition is a conjunction; name every conjunct once.
         conditions = [part for lay in (layer, *related) if lay.condition
-                      for part in lay.condition.split(" and ")]
+                      for part in lay.condition.clauses]
         if conditions:
             message += " (when " + " and ".join(dict.fromkeys(conditions)) + ")"
         return Finding(

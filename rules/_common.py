@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from layerlint.ir import Kind, Layer, LayerGraph, Unresolved
+from layerlint.ir.condition import Condition
 from layerlint.rule import describe
 
 __all__ = [
@@ -103,19 +104,9 @@ def upstream(graph: LayerGraph, start: Layer) -> Iterator[Layer]:
     return graph.upstream(start)
 
 
-def conjuncts(condition: str | None) -> frozenset[str]:
-    """The top-level ``and`` terms of a layer condition ("a and not (b)" -> {a, not (b)})."""
-    if not condition:
-        return frozenset()
-    terms, depth, start = [], 0, 0
-    for index, char in enumerate(condition):
-        depth += char in "([{"
-        depth -= char in ")]}"
-        if depth == 0 and condition.startswith(" and ", index):
-            terms.append(condition[start:index])
-            start = index + len(" and ")
-    terms.append(condition[start:])
-    return frozenset(term.strip() for term in terms if term.strip())
+def conjuncts(condition: Condition | None) -> frozenset[str]:
+    """The tests of a layer condition, each one a term of its conjunction."""
+    return frozenset(condition.clauses) if condition else frozenset()
 
 
 def present_with(layer: Layer, origin: Layer) -> bool:

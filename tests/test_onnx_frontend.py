@@ -258,7 +258,7 @@ def test_legacy_dropout_ratio_attribute(tmp_path):
 def test_if_branches_carry_conditions_and_reach_consumers():
     graph = _graph(FIXTURES / "control_flow_and_functions.onnxtxt")
     dropout = _by_op(graph, "onnx::Dropout")[0]
-    assert dropout.condition == "`If_1` takes its then branch"
+    assert str(dropout.condition) == "`If_1` takes its then branch"
     assert (dropout.location.line, dropout.location.column) == (10, 10)
     assert dropout.location.node == "If_1 (#1) / then_branch / Dropout_0 (#0)"
     bn = graph.first_reachable(dropout, Kind.BATCHNORM)

@@ -446,12 +446,14 @@ def test_ll105_output_reached_only_in_another_configuration():
     assert finding.message.endswith("(when drop_rate > 0)")
 
 
-def test_conjuncts_split_at_the_top_level_only():
+def test_conditions_are_data_whose_tests_keep_their_own_ands():
+    from layerlint.ir.condition import Condition
     from layerlint.rules._common import conjuncts
 
+    condition = Condition(("a > 1",)) & "not (b and c)" & "f(x and y)" & "a > 1"
     assert conjuncts(None) == frozenset()
-    assert conjuncts("a > 1 and not (b and c) and f(x and y)") == {
-        "a > 1", "not (b and c)", "f(x and y)"}
+    assert conjuncts(condition) == {"a > 1", "not (b and c)", "f(x and y)"}
+    assert str(condition) == "a > 1 and not (b and c) and f(x and y)"
 
 
 def test_ll105_inactive_dropout_is_silent():

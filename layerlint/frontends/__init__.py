@@ -70,7 +70,7 @@ class Project:
 
 
 def _load_python(path: Path, project: Project) -> list[LayerGraph]:
-    from layerlint.frontends import _python
+    from layerlint.frontends.python import source as _python
 
     return _python.load_graphs(path, project)
 

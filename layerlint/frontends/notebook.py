@@ -111,7 +111,7 @@ def _map_graph(graph: LayerGraph, notebook: Notebook) -> LayerGraph:
 
 
 def load_graphs(path: Path, project: Project) -> list[LayerGraph]:
-    from layerlint.frontends import _python
+    from layerlint.frontends.python import source as _python
 
     try:
         data = path.read_bytes()

@@ -19,33 +19,14 @@ import libcst as cst
 
 from layerlint.fix import Edit, Fix
 from layerlint.frontends import InputError, Project
-from layerlint.frontends._python import PythonModule, parse_python
+from layerlint.frontends.python.signatures import argument_slot
+from layerlint.frontends.python.source import PythonModule, parse_python
 from layerlint.ir import Location
 from layerlint.rule import Finding
 
 __all__ = ["FilePlan", "plan"]
 
 _SEQUENTIALS = frozenset({"torch.nn.Sequential", "keras.Sequential", "keras.models.Sequential"})
-
-# Position of the bias argument in each constructor's signature: a call with that many
-# positional arguments may already pass it by position, so a keyword is not added.
-_ARGUMENT_SLOTS: dict[tuple[str, str], int] = {
-    **{(f"torch.nn.{name}", "bias"): 7 for name in (
-        "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")},
-    **{(f"torch.nn.Lazy{name}", "bias"): 6 for name in (
-        "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")},
-    ("torch.nn.Linear", "bias"): 2,
-    ("torch.nn.LazyLinear", "bias"): 1,
-    ("torch.nn.Bilinear", "bias"): 3,
-    ("keras.layers.Dense", "use_bias"): 2,
-    **{(f"keras.layers.{name}", "use_bias"): 8 for name in (
-        "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-        "SeparableConv1D", "SeparableConv2D", "Convolution1D", "Convolution2D",
-        "Convolution3D")},
-    **{(f"keras.layers.{name}", "use_bias"): 7 for name in (
-        "DepthwiseConv1D", "DepthwiseConv2D")},
-}
-
 
 @dataclass
 class FilePlan:
@@ -228,7 +209,7 @@ def _check_argument(index: _Index, call: cst.Call, fix: Fix) -> None:
     if any(a.star for a in call.args):
         raise _Refused("the call passes *args or **kwargs")
     positional = sum(1 for a in call.args if a.keyword is None)
-    slot = _ARGUMENT_SLOTS.get((fix.op, fix.argument))
+    slot = argument_slot(fix.op, fix.argument)
     if slot is None and positional:
         raise _Refused(f"`{fix.argument}` may be passed by position to {fix.op}")
     if slot is not None and positional > slot:

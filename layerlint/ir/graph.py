@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from layerlint.ir.condition import Condition
 from layerlint.ir.kinds import Kind, OpInfo, lookup
 
 
@@ -64,7 +65,7 @@ class Layer:
     location: Location
     attrs: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
     use: Location | None = None
-    condition: str | None = None
+    condition: Condition | None = None  # the tests under which the layer exists
     module_path: str | None = None
 
     @property
@@ -192,9 +193,12 @@ class GraphBuilder:
         info: OpInfo | None = None,
         attrs: Mapping[str, object] | None = None,
         use: Location | None = None,
-        condition: str | None = None,
+        condition: Condition | str | None = None,
         module_path: str | None = None,
     ) -> Layer:
+        if isinstance(condition, str):
+            condition = Condition((condition,))
+        condition = condition or None
         layer = Layer(
             id=len(self.layers),
             op=op,

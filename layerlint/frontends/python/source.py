@@ -1,6 +1,6 @@
 """Python source: reading, parsing with LibCST, import aliases, project imports.
 
-Shared by the PyTorch and Keras source frontends. Nothing here imports or runs
+Shared by the framework plugins. Nothing here imports or runs
 the code it reads.
 """
 
@@ -24,7 +24,8 @@ __all__ = ["PythonModule", "load_graphs", "parse_python"]
 
 # Which source frontend reads a file that mentions which framework (a byte scan);
 # a file that mentions none is skipped without parsing.
-_FRONTENDS = ((b"torch", "pytorch_source"), (b"keras", "keras_source"))
+_FRONTENDS = ((b"torch", "layerlint.frontends.python.torch"),
+              (b"keras", "layerlint.frontends.python.keras"))
 _FRAMEWORK_MARKERS = tuple(marker for marker, _ in _FRONTENDS)
 
 # Prefixes canonicalised to one spelling, in one place.
@@ -375,6 +376,6 @@ def load_graphs(path: Path, project: Project, data: bytes | None = None) -> list
     graphs: list[LayerGraph] = []
     for marker, frontend in _FRONTENDS:
         if marker in data:
-            builder = importlib.import_module(f"layerlint.frontends.{frontend}")
+            builder = importlib.import_module(frontend)
             graphs.extend(builder.build_graphs(module, project))
     return graphs

@@ -1,0 +1,197 @@
+"""One interpreter for PyTorch and Keras: the same Python gets the same analysis.
+
+Each test writes one program twice, once with PyTorch layers and once with Keras
+layers, and checks that both give the same findings (codes, lines, conditions).
+These are the cases where the two frontends used to disagree.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from layerlint.engine import check_paths
+from layerlint.frontends.python.interpreter import Limits
+from layerlint.registry import select_rules
+
+# Spellings of the same layers: the programs below are templates over these.
+TORCH = {
+    "imports": "import torch.nn as nn",
+    "drop": "nn.Dropout(0.5)",
+    "bn": "nn.BatchNorm1d(8)",
+    "dense": "nn.Linear(8, 8)",
+    "seq": "nn.Sequential",
+}
+KERAS = {
+    "imports": "import keras; from keras import layers as L",
+    "drop": "L.Dropout(0.5)",
+    "bn": "L.BatchNormalization()",
+    "dense": "L.Dense(8)",
+    "seq": "keras.Sequential",
+}
+
+
+def _findings(tmp_path: Path, template: str, spelling: dict[str, str], name: str,
+              select: tuple[str, ...] = ("LL0", "LL101")) -> list[tuple[int, str, str]]:
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(template).format(**spelling))
+    result = check_paths([path], select_rules(list(select)))
+    assert not result.internal_errors
+    return sorted((f.location.line, f.code, f.message.rsplit("(when ", 1)[-1]
+                   if "(when " in f.message else "") for f in result.findings)
+
+
+def _same(tmp_path: Path, template: str, **kwargs: object) -> list[tuple[int, str, str]]:
+    torch = _findings(tmp_path, template, TORCH, "model_torch", **kwargs)  # type: ignore[arg-type]
+    keras = _findings(tmp_path, template, KERAS, "model_keras", **kwargs)  # type: ignore[arg-type]
+    assert torch == keras
+    return torch
+
+
+def test_a_list_that_contains_itself_is_walked_once(tmp_path):
+    found = _same(tmp_path, """
+        {imports}
+        blocks = [{dense}, {drop}]
+        blocks.append(blocks)
+        blocks.append({bn})
+        model = {seq}(blocks)
+    """)
+    assert found == [(3, "LL101", "")]  # the dropout reaches the batchnorm; no LL002
+
+
+def test_a_module_constant_folds_a_condition(tmp_path):
+    found = _same(tmp_path, """
+        {imports}
+        USE_DROPOUT = False
+        blocks = [{dense}]
+        if USE_DROPOUT:
+            blocks.append({drop})
+        blocks.append({bn})
+        model = {seq}(blocks)
+    """)
+    assert found == []  # the dropout is dead code
+
+
+def test_return_ends_a_function(tmp_path):
+    found = _same(tmp_path, """
+        {imports}
+        def head(blocks, plain):
+            if plain:
+                return blocks
+            blocks.append({drop})
+            return blocks
+        model = {seq}(head([{dense}], True) + [{bn}])
+    """)
+    assert found == []  # ``return blocks`` left before the dropout was added
+
+
+def test_try_else_runs(tmp_path):
+    found = _same(tmp_path, """
+        {imports}
+        blocks = [{dense}]
+        try:
+            blocks.append({drop})
+        except ImportError:
+            pass
+        else:
+            blocks.append({bn})
+        model = {seq}(blocks)
+    """)
+    assert found == [(5, "LL101", "")]
+
+
+def test_range_is_unrolled_alike(tmp_path):
+    found = _same(tmp_path, """
+        {imports}
+        blocks = []
+        for i in range(3):
+            blocks.append({dense})
+            if i == 2:
+                blocks.append({drop})
+        blocks.append({bn})
+        model = {seq}(blocks)
+    """)
+    assert found == [(7, "LL101", "")]  # the third pass exists: range(3) ran to the end
+
+
+def test_a_builder_function_nobody_calls_is_analysed(tmp_path):
+    found = _same(tmp_path, """
+        {imports}
+        def build():
+            return {seq}([{dense}, {drop}, {bn}])
+    """)
+    assert found == [(4, "LL101", "")]
+
+
+def test_a_parameter_default_is_a_condition_in_both(tmp_path):
+    found = _same(tmp_path, """
+        {imports}
+        def build(use_dropout=True):
+            blocks = [{dense}]
+            if use_dropout:
+                blocks.append({drop})
+            blocks.append({bn})
+            return {seq}(blocks)
+    """)
+    assert found == [(6, "LL101", "use_dropout)")]
+
+
+@pytest.mark.parametrize("spelling", [TORCH, KERAS], ids=["torch", "keras"])
+def test_the_depth_limit_is_shared_and_becomes_a_note(tmp_path, spelling):
+    # helpers that call each other deeper than the limit: the innermost is opaque,
+    # and the model says its analysis stopped there
+    depth = Limits().depth + 4
+    helpers = "\n".join(
+        f"def h{i}(blocks):\n    return h{i + 1}(blocks + [{spelling['dense']}])"
+        for i in range(depth))
+    path = tmp_path / "deep.py"
+    path.write_text(f"{spelling['imports']}\n{helpers}\n"
+                    f"def h{depth}(blocks):\n    return blocks\n"
+                    f"model = {spelling['seq']}(h0([{spelling['drop']}, {spelling['bn']}]))\n")
+    result = check_paths([path], select_rules(["LL002", "LL101"]))
+    assert not result.internal_errors
+    # what was past the limit is unknown (so is the list built from it), and the
+    # model says so instead of passing silently
+    assert [f.code for f in result.findings] == ["LL002"]
+    assert "h25: calls nested too deeply to analyse" in result.findings[0].message
+
+
+@pytest.mark.parametrize("spelling", [TORCH, KERAS], ids=["torch", "keras"])
+def test_a_step_budget_hit_is_reported_not_dropped(tmp_path, spelling):
+    # a loop that would run for ever in the interpreter if nothing stopped it
+    path = tmp_path / "huge.py"
+    path.write_text(textwrap.dedent("""
+        {imports}
+        def build():
+            blocks = []
+            while True:
+                for i in range(64):
+                    for j in range(64):
+                        for k in range(64):
+                            blocks.append({dense})
+            return {seq}(blocks)
+    """).format(**spelling))
+    result = check_paths([path], select_rules(["LL002"]))
+    assert not result.internal_errors
+    assert [f.code for f in result.findings] == ["LL002"]
+    assert "too large to analyse in full" in result.findings[0].message
+
+
+@pytest.mark.parametrize("source", [
+    "a = 9 ** 63\nb = a ** 63\nc = b ** 63\nd = c ** 63\nx = [d]",
+    "s = 'a' * 10 ** 12\nx = [s]",
+    "n = int(1e999)\nx = [n]",
+    "r = range(10 ** 30)\nfor i in r:\n    pass",
+    "r = range(0, 1, 0)\nfor i in r:\n    pass",
+    "x = 1\nfor _ in range(64):\n    x = x * x",
+])
+@pytest.mark.parametrize("spelling", [TORCH, KERAS], ids=["torch", "keras"])
+def test_arithmetic_is_bounded(tmp_path, spelling, source):
+    path = tmp_path / "bounded.py"
+    path.write_text(spelling["imports"] + "\n" + source + f"\nmodel = {spelling['seq']}"
+                    f"([{spelling['drop']}, {spelling['bn']}])\n")
+    result = check_paths([path], select_rules(["LL1"]))
+    assert not result.internal_errors
+    assert [f.code for f in result.findings] == ["LL101"]
