@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-from layerlint.registry import SelectionError, all_rules, expand
+from layerlint.registry import ALWAYS, SelectionError, all_rules, expand, expand_ignore
 
 __all__ = ["ConfigError", "Overrides", "Resolver", "Settings", "load_settings"]
 
@@ -125,11 +125,11 @@ def _enabled(layers: Iterable[tuple[tuple[str, ...] | None, tuple[str, ...], tup
     chosen = {rule.code for rule in all_rules() if rule.default_enabled}
     for select, extend_select, ignore in layers:
         if select:
-            chosen = set().union(*(expand(c) for c in select))
+            chosen = set().union(ALWAYS, *(expand(c) for c in select))
         for code in extend_select:
             chosen |= expand(code)
         for code in ignore:
-            chosen -= expand(code)
+            chosen -= expand_ignore(code)
     return frozenset(chosen)
 
 
@@ -163,7 +163,7 @@ def load_settings(path: Path, overrides: Overrides = Overrides()) -> Settings:
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
             raise ConfigError(f"{where} per-file-ignores {pattern!r} must be a list of codes")
         _check_codes(codes, f"{where} per-file-ignores {pattern!r}")
-        ignores.append((pattern, frozenset().union(*(expand(c) for c in codes))))
+        ignores.append((pattern, frozenset().union(*(expand_ignore(c) for c in codes))))
     cache_dir = table.get("cache-dir")
     if cache_dir is not None and not isinstance(cache_dir, str):
         raise ConfigError(f"{where} cache-dir must be a string (a folder)")

@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import io
 import os
+import re
 import shutil
 import tokenize
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from layerlint.engine import check_paths, discover, display_path
 from layerlint.registry import all_rules
 from layerlint.rule import Finding
 from layerlint.source import SourceFile, read_source
-from layerlint.suppressions import UNUSED, scan
+from layerlint.suppressions import MALFORMED, UNUSED, scan
 
 if TYPE_CHECKING:
     from layerlint.cache import ResultCache
@@ -135,21 +136,34 @@ def _unsuppressed(findings: list[Finding], settings: dict[str, Settings],
     for path, own in settings.items():
         report_unused = options.report_unused_suppressions or UNUSED[0] in own.enabled
         mine = by_path.pop(path, [])
-        if not mine and not report_unused:
-            continue
+        if not mine and not report_unused and not _may_have_directives(path):
+            continue  # (a malformed directive is reported in a file without findings too)
         source = result.source(path)
         if source is None:
             kept.extend(mine)
             continue
         suppressions = scan(source)
+        codes = own.codes_for(Path(path))
+        if MALFORMED[0] in codes:
+            mine = mine + suppressions.malformed_findings(path)
         kept.extend(f for f in mine if not suppressions.suppresses(f))
         if report_unused:
-            codes = own.codes_for(Path(path))
             unused = suppressions.unused(path, codes, known)
             kept.extend(f for f in unused if not suppressions.suppresses(f))
     for rest in by_path.values():  # paths that are not files of the run (missing ones)
         kept.extend(rest)
     return kept
+
+
+_DIRECTIVE_WORD = re.compile(rb"noqa|layerlint", re.I)
+
+
+def _may_have_directives(path: str) -> bool:
+    """A byte scan: most files hold no directive and are neither decoded nor tokenized."""
+    try:
+        return _DIRECTIVE_WORD.search(Path(path).read_bytes()) is not None
+    except OSError:
+        return False
 
 
 def _baseline(findings: list[Finding], path: Path, result: LintResult) -> list[Finding]:

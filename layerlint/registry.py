@@ -9,10 +9,15 @@ import re
 
 from layerlint.rule import Rule
 
-__all__ = ["SelectionError", "all_rules", "expand", "get_rule", "select_rules"]
+__all__ = ["ALWAYS", "SelectionError", "all_rules", "expand", "expand_ignore", "get_rule",
+           "select_rules"]
 
 # Codes of retired rules: never reused, never reported.
 RETIRED: dict[str, str] = {}
+
+# Errors (unreadable input, incomplete analysis) are never hidden by a selection that
+# merely leaves them out: only ignoring the exact code turns one off.
+ALWAYS = frozenset({"LL001", "LL002"})
 
 _CODE = re.compile(r"^LL\d{3}$")
 
@@ -64,6 +69,13 @@ def _matching(prefix: str) -> set[str]:
 def expand(prefix: str) -> set[str]:
     """The codes a selector (code, prefix or ``ALL``) names; SelectionError if none."""
     return _matching(prefix)
+
+
+def expand_ignore(prefix: str) -> set[str]:
+    """The codes an ignore entry turns off: a prefix or ``ALL`` spares ``ALWAYS``."""
+    codes = _matching(prefix)
+    key = prefix.strip().upper()
+    return codes if key in ALWAYS else codes - ALWAYS
 
 
 def select_rules(

@@ -8,6 +8,12 @@
   file (bare: every code).
 
 ``noqa`` codes that are not ``LL`` codes belong to other tools and are left alone.
+LL001 and LL002 (unreadable input, incomplete analysis) are suppressed only by their
+exact code, never by a blanket comment.
+
+A comment that looks like a directive but is malformed (``# layerlint: ignore [LL101]``,
+``ignore(LL101)``, ``ignore[LL101``, ``# noqa LL101``) suppresses nothing and is itself
+reported, as LL001: a typo must not silently hide every finding on its line.
 """
 
 from __future__ import annotations
@@ -17,16 +23,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from layerlint.ir import Location
+from layerlint.registry import ALWAYS
 from layerlint.rule import Finding, Severity
 from layerlint.source import SourceFile
 
-__all__ = ["Directive", "Suppressions", "UNUSED", "scan"]
+__all__ = ["MALFORMED", "UNUSED", "Directive", "Malformed", "Suppressions", "scan"]
 
 UNUSED = ("LL003", "unused-suppression")
+MALFORMED = ("LL001", "parse-error")
 
-_LAYERLINT = re.compile(
-    r"#\s*layerlint:\s*(?P<kind>ignore-file|ignore)\b(?:\[(?P<codes>[^\]]*)\])?", re.I)
-_NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
+# Anything that starts like a layerlint directive; _WELL_FORMED then decides.
+_LAYERLINT = re.compile(r"#\s*layerlint\s*:?\s*ignore", re.I)
+_WELL_FORMED = re.compile(
+    r"#\s*layerlint:\s*(?P<kind>ignore-file|ignore)"
+    r"(?:\[(?P<codes>\s*[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*\s*,?\s*)\]"
+    r"|(?=\s*(?:#|$)))", re.I)
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
+# `# noqa LL101` (no colon) is a blanket noqa to flake8: for our codes, a typo.
+_NOQA_NO_COLON = re.compile(r"#\s*noqa\s+LL[0-9]", re.I)
 _CODE = re.compile(r"[A-Za-z]+[0-9]+")
 
 
@@ -40,16 +54,33 @@ class Directive:
     used: set[str] = field(default_factory=set)
 
     def covers(self, code: str) -> bool:
-        return self.codes is None or code in self.codes
+        if self.codes is None:
+            return code not in ALWAYS
+        return code in self.codes
 
 
-def _parse(line: int, column: int, comment: str) -> Iterable[Directive]:
+@dataclass(frozen=True)
+class Malformed:
+    line: int  # line of the file's text
+    column: int  # 1-based
+    text: str  # the comment from the directive on
+
+
+def _parse(line: int, column: int, comment: str) -> Iterable[Directive | Malformed]:
     for match in _LAYERLINT.finditer(comment):
-        raw = match.group("codes")
+        good = _WELL_FORMED.match(comment, match.start())
+        if good is None:
+            yield Malformed(line, column + match.start() + 1, comment[match.start():].strip())
+            continue
+        raw = good.group("codes")
         codes = None if raw is None else frozenset(c.upper() for c in _CODE.findall(raw))
         yield Directive(line, column + match.start() + 1, codes,
-                        match.group("kind").lower() == "ignore-file", "layerlint")
+                        good.group("kind").lower() == "ignore-file", "layerlint")
+    for match in _NOQA_NO_COLON.finditer(comment):
+        yield Malformed(line, column + match.start() + 1, comment[match.start():].strip())
     for match in _NOQA.finditer(comment):
+        if _NOQA_NO_COLON.match(comment, match.start()):
+            continue
         raw = match.group("codes")
         if raw is None:
             yield Directive(line, column + match.start() + 1, None, False, "noqa")
@@ -63,6 +94,20 @@ def _parse(line: int, column: int, comment: str) -> Iterable[Directive]:
 class Suppressions:
     source: SourceFile
     directives: list[Directive]
+    malformed: list[Malformed] = field(default_factory=list)
+
+    def malformed_findings(self, display: str) -> list[Finding]:
+        """LL001 for each malformed directive (it suppresses nothing)."""
+        findings = []
+        for bad in self.malformed:
+            cell, line = self.source.where(bad.line)
+            findings.append(Finding(
+                code=MALFORMED[0], name=MALFORMED[1], severity=Severity.ERROR,
+                message=f"malformed suppression comment `{bad.text}` suppresses nothing; "
+                        "write `# layerlint: ignore[LL101, ...]` or `# noqa: LL101`",
+                location=Location(display, line, bad.column, cell=cell),
+            ))
+        return findings
 
     def _lines(self, finding: Finding) -> set[int]:
         lines: set[int] = set()
@@ -124,12 +169,17 @@ _ANY_DIRECTIVE = re.compile(r"noqa|layerlint", re.I)
 
 
 def scan(source: SourceFile) -> Suppressions:
-    directives: list[Directive] = []
+    found = Suppressions(source, [])
     if not _ANY_DIRECTIVE.search(source.text):
-        return Suppressions(source, directives)
+        return found
     for line, column, comment in source.comments():
-        directives.extend(_parse(line, column, comment))
-    return Suppressions(source, directives)
+        for item in _parse(line, column, comment):
+            if isinstance(item, Malformed):
+                found.malformed.append(item)
+            else:
+                found.directives.append(item)
+    return found
+
 
 
 def filter_findings(findings: Sequence[Finding], suppressions: Suppressions) -> list[Finding]:

@@ -47,11 +47,26 @@ def test_nearest_pyproject_applies_per_path(tmp_path, run):
 
 
 def test_cli_select_overrides_file_ignore(tmp_path, run):
-    _write(tmp_path, {"pyproject.toml": "[tool.layerlint]\nignore = ['LL0']\n",
+    _write(tmp_path, {"pyproject.toml": "[tool.layerlint]\nignore = ['LL001']\n",
                       "bad.py": BROKEN})
     assert run("bad.py")[1] == []
     result, findings = run("--select", "LL001", "bad.py")
     assert [f["code"] for f in findings] == ["LL001"]
+
+
+@pytest.mark.parametrize("table", [
+    "select = ['LL1', 'LL2']",  # the README's example leaves LL0 out
+    "ignore = ['LL0']", "ignore = ['ALL']", "select = ['LL3']\nextend-select = ['LL101']",
+    "[tool.layerlint.per-file-ignores]\n'*.py' = ['LL0']",
+])
+def test_errors_are_reported_unless_ignored_by_exact_code(tmp_path, run, table):
+    _write(tmp_path, {"pyproject.toml": f"[tool.layerlint]\n{table}\n", "bad.py": BROKEN})
+    result, findings = run("bad.py")
+    assert result.exit_code == 1
+    assert [(f["code"], f["line"]) for f in findings] == [("LL001", 2)]
+    # on the command line too, and ignoring the exact code does turn it off
+    assert [f["code"] for f in run("--isolated", "--select", "LL1", "bad.py")[1]] == ["LL001"]
+    assert run("--isolated", "--ignore", "LL001", "bad.py")[1] == []
 
 
 def test_per_file_ignores_and_excludes(tmp_path, run):

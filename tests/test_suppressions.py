@@ -28,8 +28,8 @@ BROKEN = "import torch\nx = (  {}\n"  # LL001 reported on line 2
 
 
 @pytest.mark.parametrize("comment", [
-    "# layerlint: ignore[LL001]", "# noqa: LL001", "# noqa: E501, LL001", "# noqa",
-    "# layerlint: ignore", "# NOQA:LL001",
+    "# layerlint: ignore[LL001]", "# noqa: LL001", "# noqa: E501, LL001",
+    "# NOQA:LL001", "# noqa:  LL001", "# layerlint: ignore[ LL104 , LL001 ]",
 ])
 def test_line_suppression(check, comment):
     assert check(BROKEN.format(comment)) == []
@@ -37,9 +37,36 @@ def test_line_suppression(check, comment):
 
 @pytest.mark.parametrize("comment", [
     "# layerlint: ignore[LL101]", "# noqa: E501", "# noqa: LL0011",
+    # errors are never hidden by a blanket comment, only by their exact code
+    "# noqa", "# layerlint: ignore",
 ])
 def test_other_codes_do_not_suppress(check, comment):
     assert [c for c, *_ in check(BROKEN.format(comment))] == ["LL001"]
+
+
+def test_blanket_file_suppression_keeps_errors(check):
+    assert [c for c, *_ in check("# layerlint: ignore-file\nimport torch\nx = (\n")] == [
+        "LL001"]
+
+
+@pytest.mark.parametrize("comment", [
+    "# layerlint: ignore [LL101]", "# layerlint: ignore(LL101)", "# layerlint: ignore[LL101",
+    "# layerlint: ignore[]", "# layerlint ignore[LL101]", "# layerlint: ignored",
+    "# noqa LL101",
+])
+def test_malformed_suppression_is_reported_and_suppresses_nothing(check, monkeypatch,
+                                                                   comment):
+    from fake_rules import use_fake_rules
+
+    use_fake_rules(monkeypatch)
+    found = check(TORCH.format(drop="  " + comment, bn=""))
+    assert [(c, line) for c, line, _ in found] == [("LL901", 5), ("LL001", 5)]
+    message = found[1][2]
+    assert message.startswith(f"malformed suppression comment `{comment}` suppresses nothing")
+    # in a file without findings too
+    assert [c for c, *_ in check(f"import os  {comment}\n")] == ["LL001"]
+    # LL001 is ignorable by its exact code
+    assert [c for c, *_ in check(f"import os  {comment}\n", "--ignore", "LL001")] == []
 
 
 def test_comment_on_another_line_does_not_suppress(check):

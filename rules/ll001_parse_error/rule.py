@@ -5,7 +5,7 @@ class ParseError(Rule):
     """## What it does
     Reports an input that layerlint could not read: a Python file with a syntax
     error or an undecodable encoding, a malformed or truncated ONNX file, a path
-    that does not exist.
+    that does not exist, a malformed suppression comment (which suppresses nothing).
 
     ## Why is this bad?
     Nothing in that file was checked. The run goes on with the other files.
