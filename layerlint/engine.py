@@ -207,7 +207,7 @@ def _preload(todo: list[Path], fixable: bool) -> None:
     suffixes = {path.suffix for path in todo}
     modules = []
     if suffixes & {".py", ".ipynb"}:
-        modules += ["pytorch_source", "keras_source", *(["source_fixer"] if fixable else [])]
+        modules += ["python.torch", "python.keras", *(["source_fixer"] if fixable else [])]
     if suffixes & {".onnx", ".onnxtxt"}:
         modules.append("onnx_model")
     for module in modules:
