@@ -6,10 +6,9 @@ import gc
 import importlib
 import multiprocessing
 import os
+import queue
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,9 +155,8 @@ def check_paths(paths: Sequence[Path], rules: Sequence[type[Rule]],
 # (findings, internal errors, project files depended on, fixability) of one file
 _Outcome = tuple[list[Finding], list[str], list[Path], list[bool | None] | None]
 _worker: tuple[Project, list[Rule], frozenset[str], bool] | None = None  # in a worker
-# Files per task: enough to keep a worker's parsed imports warm (neighbouring files
-# import each other), few enough to balance uneven files over the workers.
-_BATCH = 4
+# Files a worker takes at a time (its stripe keeps neighbouring files together).
+_BATCH = 2
 
 
 def _check_files(todo: list[Path], project: Project, rules: Sequence[type[Rule]],
@@ -169,7 +167,7 @@ def _check_files(todo: list[Path], project: Project, rules: Sequence[type[Rule]]
         try:
             _pool_map(todo, project.files, rules, selected, min(jobs, len(todo)), fixable,
                       outcomes)
-        except (BrokenProcessPool, OSError):
+        except (_WorkerDied, OSError):
             pass  # a worker died (killed, out of memory): the rest is checked here
     instances = [rule() for rule in rules]
     with _fewer_full_collections():
@@ -179,9 +177,19 @@ def _check_files(todo: list[Path], project: Project, rules: Sequence[type[Rule]]
     return [outcomes[index] for index in range(len(todo))]
 
 
+class _WorkerDied(Exception):
+    pass
+
+
 def _pool_map(todo: list[Path], files: list[Path], rules: Sequence[type[Rule]],
               selected: frozenset[str], jobs: int, fixable: bool,
               outcomes: dict[int, _Outcome]) -> None:
+    """Check ``todo`` in ``jobs`` worker processes, filling ``outcomes`` (by index).
+
+    Worker k walks the k-th stripe of the files in order (neighbouring files import each
+    other: a worker parses a shared import once); a worker done with its stripe takes
+    batches from the end of the stripe with the most left, so that all finish together.
+    """
     methods = multiprocessing.get_all_start_methods()
     # fork starts a worker in milliseconds, with the rules already imported; macOS and
     # Windows cannot fork safely
@@ -189,16 +197,52 @@ def _pool_map(todo: list[Path], files: list[Path], rules: Sequence[type[Rule]],
     context = multiprocessing.get_context("fork" if fork else "spawn")
     if fork:
         _preload(todo, fixable)
-    # Neighbouring files together (they import each other: parsed once per worker), the
-    # largest batches first, so that no worker is left with a big one at the end.
-    batches = [list(range(i, min(i + _BATCH, len(todo)))) for i in range(0, len(todo), _BATCH)]
-    batches.sort(key=lambda batch: -sum(_size(todo[i]) for i in batch))
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                             initargs=(files, rules, selected, fixable)) as pool:
-        futures = {pool.submit(_check_batch, [todo[i] for i in batch]): batch
-                   for batch in batches}
-        for future in as_completed(futures):
-            outcomes.update(zip(futures[future], future.result()))
+    batches = [(i, min(i + _BATCH, len(todo))) for i in range(0, len(todo), _BATCH)]
+    bounds = [len(batches) * k // jobs for k in range(jobs + 1)]
+    stripes = context.Array("i", [b for k in range(jobs) for b in bounds[k:k + 2]])
+    results = context.Queue()
+    workers = [context.Process(target=_stripe_worker, daemon=True, args=(
+        k, stripes, batches, todo, files, rules, selected, fixable, results))
+        for k in range(jobs)]
+    left = len(todo)
+    try:
+        for worker in workers:
+            worker.start()
+        while left:
+            try:
+                first, checked = results.get(timeout=0.2)
+            except queue.Empty:
+                if any(w.exitcode not in (None, 0) for w in workers) or all(
+                        w.exitcode is not None for w in workers):
+                    raise _WorkerDied from None
+                continue
+            outcomes.update(zip(range(first, first + len(checked)), checked))
+            left -= len(checked)
+    finally:
+        for worker in workers:
+            if worker.is_alive() and left:
+                worker.terminate()
+            worker.join()
+
+
+def _stripe_worker(k: int, stripes, batches: list[tuple[int, int]], todo: list[Path],
+                   files: list[Path], rules: Sequence[type[Rule]], selected: frozenset[str],
+                   fixable: bool, results) -> None:
+    _start_worker(files, rules, selected, fixable)
+    jobs = len(stripes) // 2
+    while True:
+        with stripes.get_lock():
+            if stripes[2 * k] < stripes[2 * k + 1]:
+                taken = stripes[2 * k]
+                stripes[2 * k] += 1
+            else:
+                j = max(range(jobs), key=lambda j: stripes[2 * j + 1] - stripes[2 * j])
+                if stripes[2 * j] >= stripes[2 * j + 1]:
+                    return
+                stripes[2 * j + 1] -= 1
+                taken = stripes[2 * j + 1]
+        first, last = batches[taken]
+        results.put((first, _check_batch(todo[first:last])))
 
 
 def _preload(todo: list[Path], fixable: bool) -> None:
@@ -212,13 +256,6 @@ def _preload(todo: list[Path], fixable: bool) -> None:
         modules.append("onnx_model")
     for module in modules:
         importlib.import_module(f"layerlint.frontends.{module}")
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def _start_worker(files: list[Path], rules: Sequence[type[Rule]], selected: frozenset[str],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -265,3 +266,17 @@ def test_text_output_and_fixable_marks_are_the_same_cached_and_in_workers(tmp_pa
     assert text("-j", "2") == expected
     _no_frontend(monkeypatch)
     assert text("-j", "1") == expected
+
+
+def test_a_worker_that_dies_leaves_its_files_to_the_main_process(monkeypatch, cold):
+    parent = os.getpid()
+    real = engine._check_file
+
+    def die_in_a_worker(file, *args):
+        if os.getpid() != parent and file.name == "wide_resnet.py":
+            os._exit(3)  # as a worker killed for memory
+        return real(file, *args)
+
+    monkeypatch.setattr(engine, "_check_file", die_in_a_worker)
+    result = check_paths([FIXTURES], RULES, jobs=2)
+    assert result.findings == cold and not result.internal_errors
