@@ -249,13 +249,17 @@ def _preload(todo: list[Path], fixable: bool) -> None:
     """Import the frontends the files need once, before forking, instead of in each
     worker (LibCST alone takes a tenth of a second to import)."""
     suffixes = {path.suffix for path in todo}
-    modules = []
+    names = []
     if suffixes & {".py", ".ipynb"}:
-        modules += ["python.torch", "python.keras", *(["source_fixer"] if fixable else [])]
+        from layerlint.frontends.python import source
+
+        names += [name for _, name in source._FRONTENDS]
+        if fixable:
+            names.append("layerlint.frontends.source_fixer")
     if suffixes & {".onnx", ".onnxtxt"}:
-        modules.append("onnx_model")
-    for module in modules:
-        importlib.import_module(f"layerlint.frontends.{module}")
+        names.append("layerlint.frontends.onnx_model")
+    for name in names:
+        importlib.import_module(name)
 
 
 def _start_worker(files: list[Path], rules: Sequence[type[Rule]], selected: frozenset[str],
