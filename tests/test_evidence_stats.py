@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("scipy")
 
 from layerlint.evidence.report import compare_reference, effect_text  # noqa: E402
-from layerlint.evidence.stats import decide, summarize  # noqa: E402
+from layerlint.evidence.stats import decide, holm, no_variance_bound, summarize  # noqa: E402
 
 
 def _sample(mean: float, sd: float, n: int = 10, seed: int = 0) -> list[float]:
@@ -58,10 +58,40 @@ def test_t_interval_matches_the_formula():
     assert s.ci_low == pytest.approx(0.2 - half) and s.ci_high == pytest.approx(0.2 + half)
 
 
-def test_identical_differences_collapse_the_interval():
+def test_zero_variance_interval_from_few_seeds_is_not_a_verdict():
+    # LL104's and LL203's old references: [0, 0] from identical differences was read as
+    # a certain "equivalent"; below ten seeds it must stay inconclusive and say why.
     s = summarize([0.0, 0.0, 0.0], delta=0.01)
-    assert (s.ci_low, s.ci_high, s.verdict, s.d_z, s.wilcoxon_p) == (0, 0, "equivalent",
-                                                                      None, None)
+    assert (s.ci_low, s.ci_high, s.d_z, s.wilcoxon_p, s.t_p) == (0, 0, None, None, None)
+    assert s.zero_variance and s.verdict == "inconclusive" and s.needed_n == 10
+    assert s.note == ("no variance observed in 3 seeds: a zero-width interval is not a "
+                      "verdict below 10 seeds")
+    s = summarize([0.02] * 9, delta=0.01)
+    assert s.verdict == "inconclusive" and s.zero_variance
+
+
+def test_zero_variance_from_enough_seeds_decides_but_says_so():
+    s = summarize([0.0] * 10, delta=0.01)
+    assert s.verdict == "equivalent" and s.zero_variance
+    assert "no variance observed: all 10 seeds gave the same difference" in s.note
+    assert "at most 26%" in s.note  # rule of three: 1 - 0.05 ** (1 / 10)
+    assert no_variance_bound(10) == pytest.approx(0.2589, abs=1e-4)
+    assert summarize([0.02] * 12, delta=0.01).verdict == "supported"
+
+
+def test_a_higher_confidence_level_widens_the_interval():
+    d = _sample(0.01, 0.01)
+    wide, narrow = summarize(d, 0.01, level=1 - 0.05 / 3), summarize(d, 0.01)
+    assert wide.ci_low < narrow.ci_low and wide.ci_high > narrow.ci_high
+    assert wide.level == pytest.approx(0.98333, abs=1e-5) and narrow.level == 0.95
+    # t = mean / (sd / sqrt(n)) = sqrt(10) on 9 degrees of freedom
+    assert narrow.t_p == pytest.approx(0.011508, abs=1e-5)
+
+
+def test_holm_adjustment():
+    adjusted = holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": None})
+    # sorted 0.01, 0.03, 0.04, None(=1): 4*0.01, max(.., 3*0.03), max(.., 2*0.04), 1
+    assert adjusted == pytest.approx({"a": 0.04, "c": 0.09, "b": 0.09, "d": 1.0})
 
 
 def test_decide_boundaries():

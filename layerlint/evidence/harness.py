@@ -1,7 +1,8 @@
 """Run one evidence module: trials per (seed, arm), resume, controls, statistics.
 
 The JSON report is rewritten atomically after every trial, so an interrupted run
-resumes from the trials already done (same module source, mode, device type, torch).
+resumes from the trials already done (same ``config_key``: the code that computes the
+numbers, layerlint's version, mode, device type, torch and data).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import math
 import os
 import platform
+import re
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,11 +25,16 @@ from typing import Any
 
 from layerlint import __version__
 from layerlint.evidence.api import Comparison, ExactCheck
-from layerlint.evidence.stats import summarize
+from layerlint.evidence.stats import holm, summarize
 
-__all__ = ["HarnessError", "atomic_write_json", "run_module"]
+__all__ = ["HarnessError", "atomic_write_json", "code_key", "primary_name", "run_module"]
 
-SCHEMA = 1
+SCHEMA = 2
+MECHANISM_ONLY = "mechanism only"  # the primary is a deterministic check: no harm verdict
+# The evidence package files that decide a trial's numbers or a report's statistics.
+# Rendering (report, runner), scheduling (parallel, ray_backend) and the study are left
+# out: changing them changes no recorded value.
+KEYED_FILES = ("api.py", "context.py", "data.py", "harness.py", "stats.py", "training.py")
 
 
 class HarnessError(RuntimeError):
@@ -74,21 +82,67 @@ def _versions() -> dict[str, str]:
     return found
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo, sysctl on macOS), else the architecture."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        match = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+        if match:
+            return match.group(1).strip()
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        try:
+            return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"],
+                                  capture_output=True, text=True, timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_driver() -> str | None:
+    """The NVIDIA driver version from nvidia-smi; None when it cannot be asked."""
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=driver_version",
+                               "--format=csv,noheader"], capture_output=True, text=True,
+                              timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = done.stdout.strip().splitlines()
+    return lines[0].strip() if done.returncode == 0 and lines else None
+
+
 def _device_info(ctx) -> dict[str, Any]:
     import torch
 
-    info: dict[str, Any] = {"type": ctx.device.type, "threads": torch.get_num_threads()}
+    info: dict[str, Any] = {"type": ctx.device.type, "threads": torch.get_num_threads(),
+                            "cpu": cpu_model(), "cpus": os.cpu_count()}
     if ctx.device.type == "cuda":
-        info["name"] = torch.cuda.get_device_name(ctx.device)
+        index = ctx.device.index if ctx.device.index is not None else 0
+        props = torch.cuda.get_device_properties(index)
+        info.update(name=torch.cuda.get_device_name(index), gpus=torch.cuda.device_count(),
+                    memory_gib=round(props.total_memory / 2**30, 1),
+                    capability=f"{props.major}.{props.minor}", driver=gpu_driver(),
+                    cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
     else:
-        info["name"] = platform.processor() or platform.machine()
-        info["cpus"] = os.cpu_count()
+        info["name"] = info["cpu"]
     return info
 
 
+def code_key(module: ModuleType) -> str:
+    """Hash of what computes a module's numbers: the module's source, the keyed files of
+    the evidence package and layerlint's version. A bundled reference with another
+    code key is stale."""
+    digest = hashlib.sha256(f"{__version__}\0{module.CODE}\0".encode())
+    digest.update(inspect.getsource(module).encode())
+    package = Path(__file__).resolve().parent
+    for name in KEYED_FILES:
+        digest.update(b"\0" + name.encode() + b"\0" + (package / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _config_key(module: ModuleType, ctx, versions: dict) -> str:
-    source = inspect.getsource(module)
-    parts = [module.CODE, ctx.mode, ctx.device.type, versions["torch"], source,
+    parts = [code_key(module), ctx.mode, ctx.device.type, versions["torch"],
              str(ctx.data_dir or "")]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
@@ -97,7 +151,8 @@ def _trial_metrics(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if not k.startswith("_")}
 
 
-def _compare(comparison: Comparison, trials: dict, seeds: list[int]) -> dict:
+def _compare(comparison: Comparison, trials: dict, seeds: list[int], level: float = 0.95
+             ) -> dict:
     diffs, values_a, values_b = [], [], []
     for seed in seeds:
         row = trials[str(seed)]
@@ -106,17 +161,51 @@ def _compare(comparison: Comparison, trials: dict, seeds: list[int]) -> dict:
         values_a.append(a)
         values_b.append(b)
         diffs.append(comparison.difference(a, b))
-    summary = summarize(diffs, comparison.delta)
+    summary = summarize(diffs, comparison.delta, level)
     return {"comparison": comparison.to_dict(), "summary": summary.to_dict(),
             "diffs": diffs, "a": values_a, "b": values_b}
+
+
+def primary_name(module: ModuleType) -> str | None:
+    """The declared primary endpoint; older modules: the first comparison, else the exact
+    check they marked primary."""
+    declared = getattr(module, "PRIMARY", None)
+    if declared:
+        return declared
+    comparisons = getattr(module, "COMPARISONS", ())
+    return comparisons[0].name if comparisons else None
+
+
+def analyse(module: ModuleType, trials: dict, seeds: list[int]) -> list[dict]:
+    """Every comparison: the primary at 95%; the secondaries as one exploratory family,
+    with Bonferroni-simultaneous intervals (95% jointly) and Holm-adjusted t-test p."""
+    comparisons: tuple[Comparison, ...] = getattr(module, "COMPARISONS", ())
+    primary = primary_name(module)
+    secondary = [c for c in comparisons if c.name != primary]
+    level = 1 - 0.05 / len(secondary) if secondary else 0.95
+    rows = []
+    for comparison in comparisons:
+        role = "primary" if comparison.name == primary else "secondary"
+        row = _compare(comparison, trials, seeds, 0.95 if role == "primary" else level)
+        row["role"] = role
+        rows.append(row)
+    adjusted = holm({r["comparison"]["name"]: r["summary"]["t_p"] for r in rows
+                     if r["role"] == "secondary"})
+    for row in rows:
+        if row["role"] == "secondary":
+            row["holm_p"] = adjusted[row["comparison"]["name"]]
+            row["family"] = len(secondary)
+    return rows
 
 
 def _controls(module: ModuleType, ctx, trials: dict, seeds: list[int],
               rerun: Callable[[int, str], dict]) -> list[dict]:
     """A/A on the primary comparison's fixed arm (even vs odd seeds: independent
-    initialisations of the same model) and a bit-exact rerun of one trial."""
+    initialisations of the same model; costs no training) and a bit-exact rerun of one
+    trial (costs one trial)."""
     found = []
-    comparisons: tuple[Comparison, ...] = getattr(module, "COMPARISONS", ())
+    comparisons = sorted(getattr(module, "COMPARISONS", ()),
+                         key=lambda c: c.name != primary_name(module))  # primary first
     if comparisons and len(seeds) >= 4:
         primary = comparisons[0]
         arm, key = primary.b
@@ -146,22 +235,26 @@ def _check_pairing(module: ModuleType, seed: int, row: dict) -> None:
                            f"weights {hashes}")
 
 
-def _primary(report: dict) -> dict:
-    exact = [e for e in report["exact"] if e.get("primary")]
+def _primary(report: dict, name: str | None) -> dict:
+    """The verdict row. A primary that is an exact check (the protocol pre-registered a
+    deterministic measurement) gives no verdict on harm: ``mechanism only``."""
+    for c in report["comparisons"]:
+        if c["comparison"]["name"] == name:
+            s = c["summary"]
+            return {"name": name, "endpoint": c["comparison"]["endpoint"],
+                    "verdict": s["verdict"], "exact": False, "mean": s["mean"],
+                    "ci": [s["ci_low"], s["ci_high"]], "n": s["n"], "note": s["note"],
+                    "unit": c["comparison"]["unit"], "scale": c["comparison"]["scale"],
+                    "delta": c["comparison"]["delta"], "zero_variance": s["zero_variance"]}
+    exact = [e for e in report["exact"] if e["name"] == name or (name is None and
+                                                                 e.get("primary"))]
     if exact:
         e = exact[0]
-        return {"name": e["name"], "endpoint": e["endpoint"], "verdict": e["verdict"],
-                "exact": True, "value": e["value"], "mean": None, "ci": None, "n": 0,
-                "unit": ""}
-    if not report["comparisons"]:
-        raise HarnessError(f"{report['code']}: no comparison and no primary exact check")
-    c = report["comparisons"][0]
-    s = c["summary"]
-    return {"name": c["comparison"]["name"], "endpoint": c["comparison"]["endpoint"],
-            "verdict": s["verdict"], "exact": False, "mean": s["mean"],
-            "ci": [s["ci_low"], s["ci_high"]], "n": s["n"], "note": s["note"],
-            "unit": c["comparison"]["unit"], "scale": c["comparison"]["scale"],
-            "delta": c["comparison"]["delta"]}
+        return {"name": e["name"], "endpoint": e["endpoint"], "verdict": MECHANISM_ONLY,
+                "mechanism": e["verdict"], "exact": True, "value": e["value"], "mean": None,
+                "ci": None, "n": 0, "unit": "", "note": ""}
+    raise HarnessError(f"{report['code']}: primary endpoint {name!r} is neither a "
+                       f"comparison nor an exact check")
 
 
 def run_module(module: ModuleType, ctx, out_dir: Path, *, seeds: int | None = None,
@@ -175,6 +268,7 @@ def run_module(module: ModuleType, ctx, out_dir: Path, *, seeds: int | None = No
     seed_list = list(range(n_seeds))
     path = out_dir / f"{module.CODE}.json"
     key = _config_key(module, ctx, versions)
+    primary = primary_name(module)
     trials: dict[str, dict] = {}
     resumed = 0
     if path.is_file():
@@ -190,10 +284,12 @@ def run_module(module: ModuleType, ctx, out_dir: Path, *, seeds: int | None = No
         "schema": SCHEMA, "code": module.CODE, "module": module.__name__,
         "question": (module.__doc__ or "").strip().splitlines()[0],
         "mode": ctx.mode, "device": _device_info(ctx), "versions": versions,
-        "config_key": key, "arms": list(getattr(module, "ARMS", ())),
+        "config_key": key, "code_key": code_key(module), "primary_endpoint": primary,
+        "arms": list(getattr(module, "ARMS", ())),
         "paired_init": bool(getattr(module, "PAIRED_INIT", False)),
         "seeds": seed_list, "trials": trials, "exact": [], "comparisons": [],
-        "controls": [], "datasets": {}, "withheld": False, "complete": False,
+        "controls": [], "controls_run": False, "datasets": {}, "withheld": False,
+        "complete": False,
         "resumed_trials": resumed,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -223,15 +319,14 @@ def run_module(module: ModuleType, ctx, out_dir: Path, *, seeds: int | None = No
         for name in getattr(module, "DATASETS", ()):
             ctx.data(name)
     report["datasets"] = ctx.datasets()
-    report["comparisons"] = [_compare(c, trials, seed_list)
-                             for c in getattr(module, "COMPARISONS", ())]
-    use_controls = ctx.mode == "full" if controls is None else controls
-    if use_controls:
+    report["comparisons"] = analyse(module, trials, seed_list)
+    if controls is None or controls:  # every mode: the A/A is free, the rerun one trial
         def rerun(seed: int, arm: str) -> dict:
             return next(iter(runner([(seed, arm)])))[2]
         report["controls"] = _controls(module, ctx, trials, seed_list, rerun)
+        report["controls_run"] = bool(report["controls"])
         report["withheld"] = not all(c["passed"] for c in report["controls"])
-    report["primary"] = _primary(report)
+    report["primary"] = _primary(report, primary)
     report["wall_s"] = round(time.perf_counter() - started, 2)
     report["trial_wall_s"] = round(sum(m.get("_wall_s", 0.0) for row in trials.values()
                                        for m in row.values()), 2)

@@ -25,17 +25,69 @@ def effect_text(primary: dict) -> str:
     scale = primary.get("scale", 1.0) or 1.0
     low, high = primary["ci"]
     unit = f" {primary['unit']}" if primary.get("unit") else ""
-    return (f"{primary['mean'] * scale:+.3f} [{low * scale:+.3f}, {high * scale:+.3f}]{unit}")
+    text = f"{primary['mean'] * scale:+.3f} [{low * scale:+.3f}, {high * scale:+.3f}]{unit}"
+    return text + (" (no variance)" if primary.get("zero_variance") else "")
+
+
+def _comparison_effect(row: dict) -> str:
+    c, s = row["comparison"], row["summary"]
+    return effect_text({**c, **s, "ci": [s["ci_low"], s["ci_high"]]})
 
 
 def verdict_text(report: dict) -> str:
     primary = report["primary"]
     if report.get("withheld"):
         return "withheld (control failed)"
-    text = primary["verdict"] + (" (exact)" if primary.get("exact") else "")
-    if primary.get("note") == "smaller than delta":
+    if primary.get("exact"):  # a deterministic primary: it shows the mechanism only
+        return f"mechanism only (exact: {_mechanism(primary.get('mechanism'))})"
+    text = primary["verdict"]
+    if primary.get("note", "").startswith("smaller than delta"):
         text += ", < delta"
+    if primary.get("zero_variance"):
+        text += f" (no variance in {primary['n']} seeds)"
     return text
+
+
+def _mechanism(verdict: str | None) -> str:
+    """Mechanism rows of references recorded before schema 2 used rule verdicts."""
+    return {"supported": "confirmed", "equivalent": "confirmed",
+            "contradicted": "refuted"}.get(verdict or "", verdict or "?")
+
+
+def secondary_text(row: dict) -> str:
+    """'test NLL: supported +0.019 [...] nats (exploratory, Holm p 0.0021)'; the interval
+    is Bonferroni-simultaneous over the secondary family (95% jointly)."""
+    s = row["summary"]
+    holm_p = row.get("holm_p")
+    extra = "exploratory" + ("" if holm_p is None else f", Holm p {holm_p:.2g}")
+    verdict = s["verdict"] + (", < delta" if s["note"].startswith("smaller than delta")
+                              else "")
+    return f"{row['comparison']['name']}: {verdict} {_comparison_effect(row)} ({extra})"
+
+
+def secondary_rows(report: dict) -> list[dict]:
+    name = report["primary"]["name"]
+    return [r for r in report.get("comparisons", [])
+            if r.get("role", "secondary") == "secondary" and r["comparison"]["name"] != name]
+
+
+def mechanism_text(report: dict) -> str:
+    """'exact: 9 of 9 confirmed' plus the names of any refuted row."""
+    rows = report.get("exact", [])
+    if not rows:
+        return ""
+    refuted = [e["name"] for e in rows if _mechanism(e["verdict"]) != "confirmed"]
+    text = f"mechanism (exact): {len(rows) - len(refuted)} of {len(rows)} confirmed"
+    return text + (f", refuted: {'; '.join(refuted)}" if refuted else "")
+
+
+def controls_text(report: dict) -> str:
+    """What the controls did, or plainly that none ran."""
+    controls = report.get("controls") or []
+    if not controls:
+        return "none run"
+    return ", ".join(f"{c['name'].split(':')[0]} {'passed' if c['passed'] else 'FAILED'}"
+                     for c in controls)
 
 
 def table_row(report: dict) -> dict[str, str]:
@@ -43,7 +95,7 @@ def table_row(report: dict) -> dict[str, str]:
     return {"rule": report["code"], "endpoint": primary["name"],
             "effect (95% CI)": effect_text(primary),
             "seeds": str(primary["n"]) if not primary.get("exact") else "-",
-            "verdict": verdict_text(report)}
+            "verdict": verdict_text(report), "controls": controls_text(report)}
 
 
 def _rule_folder(code: str):
@@ -69,7 +121,9 @@ def load_reference(code: str) -> dict | None:
 
 def _setting(report: dict) -> str:
     device = report["device"]
-    return (f"{report['mode']} mode, {device['type']} ({device.get('name') or '?'}), "
+    gpu = (f", driver {device.get('driver') or '?'}, CUDA {device.get('cuda') or '?'}"
+           if device["type"] == "cuda" else "")
+    return (f"{report['mode']} mode, {device['type']} ({device.get('name') or '?'}{gpu}), "
             f"torch {report['versions']['torch']}, {report['date'][:10]}")
 
 
@@ -81,7 +135,7 @@ def compare_reference(report: dict, reference: dict | None) -> tuple[str, str]:
     setting = f"reference: {_setting(reference)}"
     if fresh["name"] != ref["name"]:
         return "differs", f"primary endpoint changed ({ref['name']!r}); {setting}"
-    if fresh["verdict"] != ref["verdict"]:
+    if fresh["verdict"] != ref["verdict"] or fresh.get("mechanism") != ref.get("mechanism"):
         return "differs", f"verdict {fresh['verdict']} vs reference {ref['verdict']}; {setting}"
     if not fresh.get("exact") and fresh["ci"] and ref["ci"]:
         low, high = fresh["ci"]
@@ -100,37 +154,37 @@ def reference_rows(codes: list[str]) -> list[str]:
         if reference is None:
             continue
         primary = reference["primary"]
-        secondary = []
-        for comparison in reference["comparisons"][0 if primary.get("exact") else 1:]:
-            c, s = comparison["comparison"], comparison["summary"]
-            effect = effect_text({**c, **s, "ci": [s["ci_low"], s["ci_high"]]})
-            secondary.append(f"{c['name']}: {s['verdict']} {effect}")
+        others = [secondary_text(r) for r in secondary_rows(reference)]
+        others += [t for t in [mechanism_text(reference)] if t]
         seeds = "-" if primary.get("exact") else str(primary["n"])
         rows.append(f"| {code} | {primary['name']} | {effect_text(primary)} | {seeds} | "
-                    f"{verdict_text(reference)} | {'; '.join(secondary) or '-'} | "
-                    f"{reference['wall_s']:.0f} s |")
+                    f"{verdict_text(reference)} | {'; '.join(others) or '-'} | "
+                    f"{controls_text(reference)} | {reference['wall_s']:.0f} s |")
     return rows
 
 
 def describe_reference(code: str) -> str | None:
-    """The bundled reference result as Markdown lines for ``layerlint explain``."""
+    """The bundled reference result as Markdown lines for ``layerlint explain``: the
+    primary endpoint's verdict, then every other endpoint, nulls included."""
     reference = load_reference(code)
     if reference is None:
         return None
     primary = reference["primary"]
-    lines = [f"- {primary['name']}: **{verdict_text(reference)}**, {effect_text(primary)}"
-             + (f", {primary['n']} seeds" if not primary.get("exact") else "")]
-    for comparison in reference.get("comparisons", [])[1:]:
-        c, s = comparison["comparison"], comparison["summary"]
-        lines.append(f"- {c['name']} (secondary): {s['verdict']}, "
-                     f"{effect_text({**c, **s, 'ci': [s['ci_low'], s['ci_high']]})}")
+    lines = [f"- primary endpoint, {primary['name']}: **{verdict_text(reference)}**, "
+             f"{effect_text(primary)}"
+             + (f", {primary['n']} seeds" if not primary.get("exact") else "")
+             + (f" ({primary['note']})" if primary.get("note") else "")]
+    lines += [f"- secondary, {secondary_text(r)}" for r in secondary_rows(reference)]
     for check in reference.get("exact", []):
-        if not check.get("primary"):
-            lines.append(f"- {check['name']} (exact): {check['verdict']}, "
-                         f"{check['endpoint']} = {check['value']:.4g}")
+        if check["name"] != primary["name"]:
+            lines.append(f"- mechanism (exact), {check['name']}: "
+                         f"{_mechanism(check['verdict'])}, {check['endpoint']} = "
+                         f"{check['value']:.4g}")
+    lines.append(f"- controls: {controls_text(reference)}")
     if reference.get("comparisons"):
-        lines.append("- effects are paired differences with 95% CIs; positive means the "
-                     "flagged pattern is worse")
+        lines.append("- effects are paired differences with 95% CIs (secondary endpoints: "
+                     "jointly, Bonferroni); positive means the flagged pattern is worse; "
+                     "only the primary endpoint gives a verdict")
     lines.append(f"- recorded: {_setting(reference)}; rerun with "
                  f"`layerlint verify {code}`")
     return "\n".join(lines)
@@ -139,39 +193,46 @@ def describe_reference(code: str) -> str | None:
 def markdown(report: dict, reference_status: tuple[str, str] | None = None) -> str:
     out = [f"# {report['code']} evidence ({report['mode']} mode)", "",
            report.get("question", ""), "",
-           f"- device: {report['device']['type']} ({report['device'].get('name')}), "
-           f"threads {report['device'].get('threads')}",
+           f"- device: {_device_line(report['device'])}",
            "- versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
            f"- date: {report['date']}, wall time {report.get('wall_s')} s",
            "- datasets: " + ", ".join(f"{k} (sha256 {v['sha256'][:12]}…, pinned "
                                       f"{v['pinned']})" for k, v in report["datasets"].items()),
-           f"- primary verdict: **{verdict_text(report)}**, {effect_text(report['primary'])}"]
+           f"- primary endpoint: {report['primary']['name']}; verdict: "
+           f"**{verdict_text(report)}**, {effect_text(report['primary'])}",
+           f"- controls: {controls_text(report)}"]
     if reference_status:
         out.append(f"- against the bundled reference: {reference_status[0]} "
                    f"({reference_status[1]})")
     if report["exact"]:
-        out += ["", "## Exact checks", "", "| check | endpoint | value | verdict |",
-                "|---|---|---|---|"]
+        out += ["", "## Mechanism (exact checks: they show the mechanism, never a verdict)",
+                "", "| check | endpoint | value | expectation |", "|---|---|---|---|"]
         for e in report["exact"]:
-            out.append(f"| {e['name']} | {e['endpoint']} | {e['value']:.4g} | {e['verdict']} |")
+            out.append(f"| {e['name']} | {e['endpoint']} | {e['value']:.4g} | "
+                       f"{_mechanism(e['verdict'])} |")
     if report["comparisons"]:
         out += ["", "## Paired comparisons (A - B, positive = flagged arm worse)", "",
-                "| comparison | A | B | mean [95% CI] | d_z | Wilcoxon p | A worse | verdict |",
-                "|---|---|---|---|---|---|---|---|"]
+                "Secondary endpoints are exploratory: Bonferroni-simultaneous intervals "
+                "(95% jointly) and Holm-adjusted p.", "",
+                "| comparison | role | A | B | mean [CI] | level | d_z | Wilcoxon p | "
+                "Holm p | A worse | verdict |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
         for c in report["comparisons"]:
             comp, s = c["comparison"], c["summary"]
             scale = comp["scale"]
             out.append(
-                f"| {comp['name']} | {'/'.join(comp['a'])} | {'/'.join(comp['b'])} | "
+                f"| {comp['name']} | {c.get('role', '?')} | {'/'.join(comp['a'])} | "
+                f"{'/'.join(comp['b'])} | "
                 f"{s['mean'] * scale:+.4f} [{s['ci_low'] * scale:+.4f}, "
                 f"{s['ci_high'] * scale:+.4f}]{_bca(s, scale)} {comp['unit']} | "
-                f"{_num(s['d_z'], 2)} | "
-                f"{_num(s['wilcoxon_p'], 3)} | {s['worse_in']} of {s['n']} | "
+                f"{s.get('level', 0.95):.1%} | {_num(s['d_z'], 2)} | "
+                f"{_num(s['wilcoxon_p'], 3)} | {_num(c.get('holm_p'), 3)} | "
+                f"{s['worse_in']} of {s['n']} | "
                 f"{s['verdict']}{' (' + s['note'] + ')' if s['note'] else ''} |")
-    if report["controls"]:
-        out += ["", "## Controls", ""]
-        out += [f"- {c['name']}: {'passed' if c['passed'] else 'FAILED'}"
-                for c in report["controls"]]
+    out += ["", "## Controls", ""]
+    out += [f"- {c['name']}: {'passed' if c['passed'] else 'FAILED'}"
+            for c in report["controls"]] or ["- none run: this run has no A/A or determinism "
+                                              "control, so nothing vouches for the harness"]
     out += ["", "Per-seed values are in the JSON report."]
     return "\n".join(out) + "\n"
 
@@ -224,6 +285,16 @@ def plots(report: dict, out_dir: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def _device_line(device: dict) -> str:
+    parts = [f"{device['type']} ({device.get('name')})", f"threads {device.get('threads')}"]
+    if device.get("cpu") and device.get("cpu") != device.get("name"):
+        parts.append(f"CPU {device['cpu']}")
+    if device["type"] == "cuda":
+        parts += [f"driver {device.get('driver') or '?'}", f"CUDA {device.get('cuda') or '?'}",
+                  f"cuDNN {device.get('cudnn') or '?'}"]
+    return ", ".join(parts)
 
 
 def _bca(summary: dict, scale: float) -> str:

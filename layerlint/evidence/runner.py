@@ -125,7 +125,9 @@ def render_table(results: list[dict]) -> str:
     line = "  ".join(h.ljust(widths[h]) for h in headers)
     body = ["  ".join(r[h].ljust(widths[h]) for h in headers) for r in rows]
     notes = [f"{r['report']['code']}: {r['report']['primary']['note']}" for r in results
-             if r["report"]["primary"].get("note", "").startswith("about")]
+             if r["report"]["primary"].get("note", "").startswith(("about", "no variance"))]
+    notes += [f"{r['report']['code']}: no controls ran (no trained arms)" for r in results
+              if not r["report"].get("controls_run")]
     notes += [f"{r['report']['code']} vs reference: {r['reference'][0]} ({r['reference'][1]})"
               for r in results if r["reference"][1]]
     return "\n".join([line, "  ".join("-" * widths[h] for h in headers), *body, "", *notes])

@@ -49,6 +49,7 @@ ARMS = ("drop-direct", "drop-after")
 PAIRED_INIT = True
 SEEDS = {"smoke": 2, "quick": 10, "full": 20}
 DATASETS = ("digits",)
+PRIMARY = "variance shift"  # EVIDENCE.md §3.2: mechanistic, measured
 P = 0.5
 
 COMPARISONS = (

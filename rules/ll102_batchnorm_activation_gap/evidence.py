@@ -4,11 +4,12 @@ Question: BN -> X -> act computes act(X(BN(x))) instead of X(act(BN(x))). When X
 with the activation the two orders are the same function (so LL102 must not report
 them); when it does not, does the gap cost test NLL?
 
-Exact checks (no training, random tensors): max-pool with every monotone activation
-(ReLU, LeakyReLU, ELU, sigmoid, tanh) and dropout with a positively homogeneous one
-(ReLU, LeakyReLU) commute: max |difference| must be 0 (dropout: <= 1e-6, same mask).
-Average pooling with ELU and max-pool with GELU must not commute (difference > 1e-3):
-these are the gaps LL102 reports.
+Exact checks (mechanism rows, no verdict; no training, random tensors): max-pool with
+every monotone activation (ReLU, LeakyReLU, ELU, sigmoid, tanh) and dropout with a
+positively homogeneous one (ReLU, LeakyReLU) commute: max |difference| must be 0
+(dropout: <= 1e-6, same mask). Average pooling with ELU and max-pool with GELU must not
+commute (difference > 1e-3): these are the gaps LL102 reports. "confirmed" when a
+check comes out as expected.
 
 Arms for the reported case (same weights, only the order differs):
 - ``gap`` (flagged): Conv -> BN -> AvgPool(2) -> ELU -> Conv -> BN -> ELU -> Linear
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from layerlint.evidence.api import Comparison, ExactCheck
+from layerlint.evidence.api import Comparison, ExactCheck, expectation
 from layerlint.evidence.training import evaluate, fit, init_hash
 
 CODE = "LL102"
@@ -36,6 +37,7 @@ ARMS = ("gap", "canonical")
 PAIRED_INIT = True
 SEEDS = {"smoke": 2, "quick": 8, "full": 20}
 DATASETS = ("image",)
+PRIMARY = "test NLL"
 
 COMPARISONS = (
     Comparison("test NLL", "test NLL (nats), BN->AvgPool->ELU vs BN->ELU->AvgPool",
@@ -55,20 +57,20 @@ def exact(ctx) -> list[ExactCheck]:
     for name, act in _MONOTONE.items():
         error = float((F.max_pool2d(act(x), 2) - act(F.max_pool2d(x, 2))).abs().max())
         checks.append(ExactCheck(f"max-pool commutes with {name}", "max |difference|",
-                                 error, "equivalent" if error == 0 else "supported"))
+                                 error, expectation(error == 0)))
     mask = (torch.rand(x.shape, generator=generator) > 0.3).double() / 0.7
     for name in ("relu", "leaky_relu"):
         act = _MONOTONE[name]
         error = float((act(x * mask) - act(x) * mask).abs().max())
         checks.append(ExactCheck(f"dropout commutes with {name}", "max |difference|",
-                                 error, "equivalent" if error <= 1e-6 else "supported"))
+                                 error, expectation(error <= 1e-6)))
     for label, gap in (("avg-pool with elu", lambda t: F.elu(F.avg_pool2d(t, 2)) -
                         F.avg_pool2d(F.elu(t), 2)),
                        ("max-pool with gelu", lambda t: F.gelu(F.max_pool2d(t, 2)) -
                         F.max_pool2d(F.gelu(t), 2))):
         error = float(gap(x).abs().max())
         checks.append(ExactCheck(f"{label} does not commute", "max |difference|", error,
-                                 "supported" if error > 1e-3 else "equivalent"))
+                                 expectation(error > 1e-3)))
     return checks
 
 

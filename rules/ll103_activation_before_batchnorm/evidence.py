@@ -30,6 +30,7 @@ ARMS = ("act-bn", "bn-act")
 PAIRED_INIT = True
 SEEDS = {"smoke": 2, "quick": 8, "full": 20}
 DATASETS = ("image",)
+PRIMARY = "test accuracy"
 
 COMPARISONS = (
     Comparison("test accuracy", "test accuracy, Conv->ReLU->BN vs Conv->BN->ReLU",

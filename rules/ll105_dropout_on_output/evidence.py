@@ -30,6 +30,7 @@ ARMS = ("logits-0.5", "hidden-0.5", "logits-0.2", "hidden-0.2")
 PAIRED_INIT = True
 SEEDS = {"smoke": 2, "quick": 10, "full": 20}
 DATASETS = ("digits",)
+PRIMARY = "test NLL (p=0.5)"
 
 COMPARISONS = (
     Comparison("test NLL (p=0.5)", "test NLL (nats), dropout on logits vs before last layer",

@@ -30,6 +30,7 @@ ARMS = ("bn+dropout-0.5", "bn-only", "bn+dropout-0.2")
 PAIRED_INIT = True
 SEEDS = {"smoke": 2, "quick": 10, "full": 20}
 DATASETS = ("digits",)
+PRIMARY = "test accuracy (p=0.5)"
 
 COMPARISONS = (
     Comparison("test accuracy (p=0.5)", "test accuracy, BN net with vs without dropout",

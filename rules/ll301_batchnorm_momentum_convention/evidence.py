@@ -39,6 +39,7 @@ ARMS = ("m0.99", "m0.1", "m0.9", "m0.01")
 PAIRED_INIT = True
 SEEDS = {"smoke": 2, "quick": 10, "full": 20}
 DATASETS = ("digits",)
+PRIMARY = "test accuracy"
 
 COMPARISONS = (
     Comparison("test accuracy", "eval-mode test accuracy, torch momentum 0.99 vs 0.1",
