@@ -106,7 +106,7 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
             result.findings, result.files_checked,
             source_line=_source_line(result) if terminal else None,
             color=terminal and not os.environ.get("NO_COLOR"),
-            fixable=result.fixable,
+            fixable=result.fixable, internal_errors=len(result.internal_errors),
         ), nl=False, color=terminal)
     if not result.files_checked and not result.findings:
         # as ruff: a clear warning, but not a failure (an empty folder is not an error)
@@ -233,3 +233,13 @@ def main() -> None:
         cli.main(prog_name="layerlint", standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - never exit 1 (findings) on a crash
+        where = ""
+        if error.__traceback__ is not None:
+            import traceback
+
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            where = f" at {Path(frame.filename).name}:{frame.lineno}"
+        click.echo(f"layerlint: internal error: {type(error).__name__}: {error}{where}; "
+                   "this is a bug in layerlint: please report it", err=True)
+        sys.exit(EXIT_ERROR)

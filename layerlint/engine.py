@@ -7,6 +7,7 @@ import importlib
 import multiprocessing
 import os
 import queue
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ EXCLUDED_DIRS = frozenset({
 
 PARSE_ERROR = ("LL001", "parse-error")
 INCOMPLETE = ("LL002", "incomplete-analysis")
+BUG_REPORT = "this is a bug in layerlint: please report it, with the file if you can"
 
 
 @dataclass
@@ -41,6 +43,9 @@ class CheckResult:
     internal_errors: list[str] = field(default_factory=list)
     # findings whose fix a fix run would apply -> the fix is safe (with ``fixable``)
     fixable: dict[Finding, bool] = field(default_factory=dict)
+    # LL002 findings that report a crash (also in ``findings``): shown whatever the
+    # selection, suppressions or baseline say, so that a crash never reads as a pass
+    crashes: list[Finding] = field(default_factory=list)
 
 
 def display_path(path: Path) -> str:
@@ -58,14 +63,21 @@ def _is_excluded_dir(entry: os.DirEntry) -> bool:
     )
 
 
-def _walk(root: Path, is_excluded: Callable[[Path], bool] | None = None) -> Iterable[Path]:
-    """Files under ``root``; ``is_excluded`` (from the configuration) replaces the defaults."""
+def _walk(root: Path, is_excluded: Callable[[Path], bool] | None = None,
+          unreadable: list[Finding] | None = None) -> Iterable[Path]:
+    """Files under ``root``; ``is_excluded`` (from the configuration) replaces the defaults.
+
+    Folders that cannot be listed are added to ``unreadable`` (LL001), never skipped
+    silently."""
     stack = [root]
     while stack:
         folder = stack.pop()
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
+        except OSError as error:
+            if unreadable is not None:
+                unreadable.append(_diagnostic(
+                    PARSE_ERROR, folder, f"cannot read folder: {error.strerror}"))
             continue
         subdirs = []
         for entry in entries:
@@ -85,17 +97,46 @@ def _walk(root: Path, is_excluded: Callable[[Path], bool] | None = None) -> Iter
 
 def discover(paths: Sequence[Path], is_excluded: Callable[[Path], bool] | None = None
              ) -> tuple[list[Path], list[Finding]]:
-    """The files to check, in a stable order, and LL001 for paths that do not exist."""
+    """The files to check, in a stable order, and LL001 for paths that do not exist, are
+    not regular files (a FIFO would block, a device never ends) or cannot be listed."""
     files: dict[Path, None] = {}
     problems: list[Finding] = []
     for path in paths:
-        if path.is_dir():
-            files.update(dict.fromkeys(_walk(path, is_excluded)))
-        elif path.is_file():
+        try:
+            mode = path.stat().st_mode  # through symlinks: what would be read
+        except OSError as error:
+            reason = ("No such file or directory" if isinstance(error, FileNotFoundError)
+                      else error.strerror or type(error).__name__)
+            problems.append(_diagnostic(PARSE_ERROR, path, reason))
+            continue
+        if stat.S_ISDIR(mode):
+            files.update(dict.fromkeys(_walk(path, is_excluded, problems)))
+        elif stat.S_ISREG(mode):
             files[path] = None
         else:
-            problems.append(_diagnostic(PARSE_ERROR, path, "No such file or directory"))
+            problems.append(_diagnostic(
+                PARSE_ERROR, path, f"not a regular file ({_file_kind(mode)}): not read"))
     return list(files), problems
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a file or folder"
+
+
+def crash_diagnostic(path: Path | str, what: str, error: BaseException) -> Finding:
+    """LL002 for an internal error: names the exception and asks for a bug report."""
+    return _diagnostic(INCOMPLETE, path, f"internal error: {what} crashed "
+                       f"({type(error).__name__}: {_short(error)}), so this file was not "
+                       f"fully analysed; {BUG_REPORT}")
+
+
+def _short(error: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(error).split()) or "no message"
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _diagnostic(kind: tuple[str, str], path: Path | str, message: str,
@@ -138,10 +179,11 @@ def check_paths(paths: Sequence[Path], rules: Sequence[type[Rule]],
     checked = _check_files([files[i] for i in todo], project, rules, selected, jobs, fixable)
     for index, (findings, errors, dependencies, marks) in zip(todo, checked):
         outcomes[index] = findings, marks
-        result.internal_errors.extend(errors)
+        result.internal_errors.extend(message for message, _ in errors)
+        result.crashes.extend(crash for _, crash in errors)
         if cache is not None and not errors:  # a crash is retried on the next run
             cache.put(files[index], project, dependencies, findings, marks)
-    findings = [p for p in problems if p.code in selected]
+    findings = [p for p in problems if p.code in selected] + result.crashes
     for outcome in outcomes:
         if outcome is not None:
             findings.extend(outcome[0])
@@ -152,8 +194,10 @@ def check_paths(paths: Sequence[Path], rules: Sequence[type[Rule]],
     return result
 
 
-# (findings, internal errors, project files depended on, fixability) of one file
-_Outcome = tuple[list[Finding], list[str], list[Path], list[bool | None] | None]
+# (findings, internal errors (message, LL002), project files depended on, fixability)
+# of one file
+_Outcome = tuple[list[Finding], list[tuple[str, Finding]], list[Path],
+                 list[bool | None] | None]
 _worker: tuple[Project, list[Rule], frozenset[str], bool] | None = None  # in a worker
 # Files a worker takes at a time (its stripe keeps neighbouring files together).
 _BATCH = 2
@@ -279,15 +323,21 @@ def _check_batch(batch: list[Path]) -> list[_Outcome]:
 def _check_file(file: Path, project: Project, rules: list[Rule], selected: frozenset[str],
                 fixable: bool) -> _Outcome:
     project.dependencies = set()
-    errors: list[str] = []
+    errors: list[tuple[str, Finding]] = []
     try:
         graphs = load_graphs(file, project)
     except InputError as error:
         unread = [_diagnostic(PARSE_ERROR, file, error.message, error.line, error.column,
                               error.cell)] if PARSE_ERROR[0] in selected else []
         return unread, errors, sorted(project.dependencies), [None] * len(unread)
+    except OSError as error:  # unreadable (permissions, vanished, I/O error): LL001
+        unread = [_diagnostic(PARSE_ERROR, file, f"cannot read file: "
+                              f"{error.strerror or type(error).__name__}")
+                  ] if PARSE_ERROR[0] in selected else []
+        return unread, errors, [], [None] * len(unread)
     except Exception as error:  # noqa: BLE001 - one bad input never stops the run
-        errors.append(f"{display_path(file)}: frontend crashed: {error!r}")
+        errors.append((f"{display_path(file)}: frontend crashed: {error!r}",
+                       crash_diagnostic(file, "the frontend", error)))
         return [], errors, [], None
     findings: list[Finding] = []
     for graph in graphs:
@@ -297,8 +347,10 @@ def _check_file(file: Path, project: Project, rules: list[Rule], selected: froze
             try:
                 findings.extend(rule.check(graph))
             except Exception as error:  # noqa: BLE001 - a crashing rule is reported, not fatal
-                errors.append(
-                    f"{graph.path}: rule {rule.code} crashed on {graph.name}: {error!r}")
+                errors.append((
+                    f"{graph.path}: rule {rule.code} crashed on {graph.name}: {error!r}",
+                    crash_diagnostic(graph.path, f"rule {rule.code} on `{graph.name}`",
+                                     error)))
     marks = _fixability(findings, project) if fixable else None
     return findings, errors, sorted(project.dependencies), marks
 
@@ -342,5 +394,7 @@ def _dedupe(findings: list[Finding], run_paths: set[str]) -> list[Finding]:
         if finding.location.path not in run_paths:
             continue
         key = (finding.code, finding.location)
+        if finding.code == INCOMPLETE[0]:  # a crash beside a note: both are kept
+            key += (finding.message,)
         unique.setdefault(key, finding)
     return sorted(unique.values(), key=Finding.sort_key)

@@ -12,6 +12,7 @@ import io
 import os
 import re
 import shutil
+import stat
 import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -81,7 +82,10 @@ def _files(paths: Sequence[Path], resolver: Resolver, force_exclude: bool
     chosen: list[Path] = []
     for path in paths:
         if path.is_dir():
-            chosen.extend(discover([path], excluded)[0])
+            found, problems = discover([path], excluded)
+            chosen.extend(found)
+            # folders that cannot be listed: the engine's walk reports them (LL001)
+            chosen.extend(Path(p.location.path) for p in problems)
         elif not (force_exclude and resolver.settings_for(path).is_excluded_path(path)):
             chosen.append(path)
     return list(dict.fromkeys(chosen))
@@ -100,13 +104,18 @@ def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintRes
                          fixable=options.count_fixable)
     result = LintResult(files_checked=engine.files_checked,
                         internal_errors=engine.internal_errors)
-    findings = [f for f in engine.findings if _is_enabled(f, settings, resolver)]
+    # A crash is reported whatever the selection, suppressions or baseline say.
+    crashes = set(engine.crashes)
+    findings = [f for f in engine.findings
+                if f not in crashes and _is_enabled(f, settings, resolver)]
     findings = _unsuppressed(findings, settings, options, result)
     result.fixable = {f: engine.fixable[f] for f in findings if f in engine.fixable}
     if fixing:
         findings = _fix(paths, options, findings, result, hashes)
     if options.baseline is not None:
         findings = _baseline(findings, options.baseline, result)
+    if not fixing or options.diff or not result.fixed:  # else the last pass has them
+        findings = [*findings, *(f for f in engine.crashes if f not in findings)]
     result.findings = sorted(findings, key=Finding.sort_key)
     return result
 
@@ -179,6 +188,8 @@ def _baseline(findings: list[Finding], path: Path, result: LintResult) -> list[F
 
 def _digest(path: Path) -> str | None:
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None  # a FIFO or a device is never read (LL001)
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None

@@ -57,10 +57,12 @@ def format_location(finding: Finding) -> str:
 
 def render_text(findings: Sequence[Finding], files_checked: int, *,
                 source_line: Callable[[Location], str | None] | None = None,
-                color: bool = False, fixable: Mapping[Finding, bool] | None = None) -> str:
+                color: bool = False, fixable: Mapping[Finding, bool] | None = None,
+                internal_errors: int = 0) -> str:
     """One line per finding; with ``source_line`` (a terminal) the line and a caret too.
 
-    ``fixable`` maps a finding that has an applicable fix to whether the fix is safe.
+    ``fixable`` maps a finding that has an applicable fix to whether the fix is safe;
+    ``internal_errors``: crashes during the run (the summary then never reads as a pass).
     """
     paint = _paint if color else _plain
     fixable = fixable or {}
@@ -73,7 +75,7 @@ def render_text(findings: Sequence[Finding], files_checked: int, *,
         text = source_line(f.location) if source_line else None
         if text is not None:
             lines.extend(_snippet(f.location, text, paint))
-    lines.append(summary(len(findings), files_checked, fixable))
+    lines.append(summary(len(findings), files_checked, fixable, internal_errors))
     return "\n".join(lines) + "\n"
 
 
@@ -109,9 +111,14 @@ def _plain(text: str, *styles: str) -> str:
 
 
 def summary(count: int, files_checked: int,
-            fixable: Mapping[Finding, bool] | None = None) -> str:
+            fixable: Mapping[Finding, bool] | None = None, internal_errors: int = 0) -> str:
     files = f"{files_checked} file{'s' if files_checked != 1 else ''}"
+    crashed = (f" layerlint hit {internal_errors} internal error"
+               f"{'s' if internal_errors != 1 else ''} (LL002): the results are incomplete."
+               if internal_errors else "")
     if not count:
+        if crashed:
+            return f"No problems found in {files} checked, but{crashed}"
         return f"All checks passed ({files} checked)."
     safe = sum(1 for is_safe in (fixable or {}).values() if is_safe)
     unsafe = len(fixable or {}) - safe
@@ -121,7 +128,8 @@ def summary(count: int, files_checked: int,
     if unsafe:
         hints.append(f"{unsafe} fixable with --unsafe-fixes")
     hint = f" ({', '.join(hints)})" if hints else ""
-    return f"Found {count} problem{'s' if count != 1 else ''}{hint} in {files} checked."
+    return (f"Found {count} problem{'s' if count != 1 else ''}{hint} in {files} checked."
+            + crashed)
 
 
 def _escape_data(text: str) -> str:

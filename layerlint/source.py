@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import stat
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,8 @@ def read_source(path: Path) -> SourceFile | None:
     if path.suffix == ".onnx":  # binary: no comments, no source lines, weights not read
         return SourceFile(path, b"", "")
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None  # a FIFO would block, a device never ends: LL001 says so
         data = path.read_bytes()
     except OSError:
         return None

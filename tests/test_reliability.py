@@ -1,0 +1,208 @@
+"""Reliability: a crash never reads as a pass; bad paths, configurations and encodings
+are clear diagnostics; fixes never overwrite what they should not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from layerlint import engine
+from layerlint.cli import cli
+
+DROPOUT_BN = """\
+import torch.nn as nn
+
+net = nn.Sequential(
+    nn.Linear(8, 8),
+    nn.Dropout(0.5),
+    nn.BatchNorm1d(8),
+)
+"""
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["check", "--no-cache", "-j", "1", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def two_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "good.py").write_text(DROPOUT_BN)
+    (tmp_path / "bad.py").write_text(DROPOUT_BN)
+    return tmp_path
+
+
+def _crash_frontend_on_bad(monkeypatch):
+    real = engine.load_graphs
+
+    def load(path, project):
+        if path.name == "bad.py":
+            raise ZeroDivisionError("injected")
+        return real(path, project)
+
+    monkeypatch.setattr(engine, "load_graphs", load)
+
+
+@pytest.mark.parametrize("select", [[], ["--select", "LL101"]])
+def test_a_frontend_crash_is_ll002_in_every_format_and_exit_2(two_files, monkeypatch,
+                                                              select):
+    _crash_frontend_on_bad(monkeypatch)
+    code, out, err = _run(*select, ".")
+    assert code == 2
+    lines = out.splitlines()
+    crash = [line for line in lines if line.startswith("bad.py:1:1: LL002")]
+    assert len(crash) == 1 and "ZeroDivisionError: injected" in crash[0]
+    assert "please report it" in crash[0]
+    assert any(line.startswith("good.py:5:5: LL101") for line in lines)  # the run went on
+    assert "internal error" in lines[-1] and "incomplete" in lines[-1]
+    assert "All checks passed" not in out
+    assert "bad.py: frontend crashed: ZeroDivisionError('injected')" in err
+
+    code, out, _ = _run(*select, "--format", "json", ".")
+    report = json.loads(out)
+    assert code == 2
+    found = [(f["path"], f["code"]) for f in report]
+    assert found[0] == ("bad.py", "LL002") and ("good.py", "LL101") in found
+    assert {path for path, _ in found[1:]} == {"good.py"}
+    assert "ZeroDivisionError" in report[0]["message"]
+
+    code, out, _ = _run(*select, "--format", "sarif", ".")
+    results = json.loads(out)["runs"][0]["results"]
+    assert code == 2 and results[0]["ruleId"] == "LL002"
+    assert "ZeroDivisionError" in results[0]["message"]["text"]
+
+    code, out, _ = _run(*select, "--format", "github", ".")
+    assert code == 2 and out.startswith("::error file=bad.py,line=1,col=1,title=LL002::")
+
+
+def test_a_crash_alone_is_not_all_checks_passed(two_files, monkeypatch):
+    (two_files / "good.py").unlink()
+    _crash_frontend_on_bad(monkeypatch)
+    code, out, _ = _run(".")
+    assert code == 2
+    assert out.splitlines()[-1].startswith("Found 1 problem in 1 file checked. layerlint "
+                                           "hit 1 internal error (LL002)")
+
+
+def test_a_crash_is_not_suppressed_or_baselined(two_files, monkeypatch):
+    (two_files / "bad.py").write_text("# noqa: LL002\n" + DROPOUT_BN)
+    (two_files / "pyproject.toml").write_text(
+        "[tool.layerlint]\nper-file-ignores = {'bad.py' = ['LL002']}\n")
+    _crash_frontend_on_bad(monkeypatch)
+    code, out, _ = _run("--baseline", "base.json", "--format", "json", ".")
+    assert code == 2
+    assert [(f["path"], f["code"]) for f in json.loads(out)] == [("bad.py", "LL002")]
+    code, out, _ = _run("--baseline", "base.json", "--format", "json", ".")
+    assert code == 2
+    assert [(f["path"], f["code"]) for f in json.loads(out)] == [("bad.py", "LL002")]
+
+
+def test_a_rule_crash_is_ll002_and_other_rules_go_on(two_files, monkeypatch):
+    from layerlint.registry import get_rule
+
+    rule = get_rule("LL102")
+
+    def boom(self, graph):
+        raise KeyError("injected")
+
+    monkeypatch.setattr(rule, "check", boom)
+    code, out, err = _run("--format", "json", "good.py")
+    report = json.loads(out)
+    assert code == 2
+    codes = [f["code"] for f in report]
+    assert "LL101" in codes and codes.count("LL002") == 1 and "LL102" not in codes
+    crash = next(f for f in report if f["code"] == "LL002")
+    assert "rule LL102" in crash["message"] and "KeyError" in crash["message"]
+    assert "rule LL102 crashed" in err
+
+
+def test_an_uncaught_exception_exits_2_without_a_traceback(monkeypatch, capsys):
+    from layerlint import cli as cli_module
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(cli_module.cli, "main", boom)
+    with pytest.raises(SystemExit) as exit_:
+        cli_module.main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: unexpected" in err
+    assert "Traceback" not in err and "please report it" in err
+
+
+# --- paths -----------------------------------------------------------------------------
+
+def _json(*args: str) -> tuple[int, list[dict]]:
+    code, out, _ = _run("--format", "json", *args)
+    return code, json.loads(out)
+
+
+def test_a_fifo_a_device_and_a_socket_are_ll001_not_read(tmp_path, monkeypatch):
+    import os
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("pipe.py")  # reading it would block forever
+    (tmp_path / "zero.py").symlink_to("/dev/zero")  # reading it would never end
+    server = socket.socket(socket.AF_UNIX)
+    server.bind("sock.py")
+    try:
+        code, report = _json("--fix", "pipe.py", "zero.py", "sock.py")
+    finally:
+        server.close()
+    assert code == 1
+    assert [(f["path"], f["code"], f["message"]) for f in report] == [
+        ("pipe.py", "LL001", "not a regular file (a FIFO): not read"),
+        ("sock.py", "LL001", "not a regular file (a socket): not read"),
+        ("zero.py", "LL001", "not a regular file (a character device): not read"),
+    ]
+    # in a folder they are skipped, as other non-source files are
+    (tmp_path / "net.py").write_text(DROPOUT_BN)
+    code, report = _json(".")
+    assert {f["path"] for f in report} == {"net.py"}
+
+
+def test_missing_path_is_ll001(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, report = _json("absent.py")
+    assert code == 1 and [(f["path"], f["message"]) for f in report] == [
+        ("absent.py", "No such file or directory")]
+
+
+def test_unreadable_file_and_folder_are_ll001(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "locked.py").write_text(DROPOUT_BN)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "net.py").write_text(DROPOUT_BN)
+    (tmp_path / "ok.py").write_text(DROPOUT_BN)
+    # simulated: the suite may run as root, which reads anything
+    real_read, real_scandir = Path.read_bytes, os.scandir
+
+    def read_bytes(self):
+        if self.name == "locked.py":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
+
+    def scandir(path="."):
+        if Path(path).name == "sub":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "scandir", scandir)
+    code, report = _json(".")
+    assert code == 1
+    problems = [(f["path"], f["code"], f["message"]) for f in report
+                if f["code"] in ("LL001", "LL002")]
+    assert problems == [("locked.py", "LL001", "cannot read file: Permission denied"),
+                        ("sub", "LL001", "cannot read folder: Permission denied")]
+    assert any(f["path"] == "ok.py" and f["code"] == "LL101" for f in report)
