@@ -73,7 +73,8 @@ class PythonModule:
     definitions: dict[str, cst.CSTNode] = field(default_factory=dict)
     tree: ast.Module | None = field(default=None, repr=False)
     _lines: list[str] | None = field(default=None, repr=False)
-    _statements: dict[int, tuple[int, int, int]] | None = field(default=None, repr=False)
+    # statement -> (first line, column, last line, end offset in UTF-8 bytes)
+    _statements: dict[int, tuple[int, int, int, int]] | None = field(default=None, repr=False)
     _located: dict[int, Location] = field(default_factory=dict, repr=False)
     _taken: set[tuple[int, int]] = field(default_factory=set, repr=False)
     _codes: dict[int, str] = field(default_factory=dict, repr=False)
@@ -84,29 +85,60 @@ class PythonModule:
             self._lines = self.text.splitlines()
         return self._lines
 
-    def statement_span(self, stmt: cst.CSTNode) -> tuple[int, int, int] | None:
-        """(first line, column, last line) of a statement, 1-based."""
+    def _statement(self, stmt: cst.CSTNode) -> tuple[int, int, int, int] | None:
         if self._statements is None:
             self._statements = {}
             if self.tree is not None:
                 _map_statements(self.module.body, self.tree.body, self._statements)
         return self._statements.get(id(stmt))
 
+    def statement_span(self, stmt: cst.CSTNode) -> tuple[int, int, int] | None:
+        """(first line, column, last line) of a statement, 1-based."""
+        info = self._statement(stmt)
+        return info[:3] if info is not None else None
+
     def location(self, node: cst.CSTNode, stmt: cst.CSTNode | None = None) -> Location:
+        """Where a node starts and ends (the end column is exclusive, as in SARIF)."""
         cached = self._located.get(id(node))
         if cached is not None:
             return cached
-        span = self.statement_span(node) or (self.statement_span(stmt) if stmt else None)
-        if span is None:
+        info = self._statement(node) or (self._statement(stmt) if stmt else None)
+        if info is None:
             return Location(self.display, 1, 1)
-        first, column, last = span
-        if node is not stmt and self.statement_span(node) is None:
+        first, column, last, end_offset = info
+        end: tuple[int, int] | None = (last, self._char_column(last, end_offset))
+        if isinstance(node if self._statement(node) else stmt, cst.BaseCompoundStatement):
+            # a class or loop: its first line, not every line of its body (suppressions)
+            end = first, len(self.lines[first - 1].rstrip()) + 1
+        if node is not stmt and self._statement(node) is None:
             found = self._search(node, first, last) or self._search(node, 1, len(self.lines))
             if found is not None:
-                first, column, last = found
-        location = Location(self.display, first, column, last if last != first else None)
+                first, column, _ = found
+                end = self._end(node, first, column)
+        location = Location(self.display, first, column, *(end or (None, None)))
         self._located[id(node)] = location
         return location
+
+    def _char_column(self, line: int, offset: int) -> int:
+        """The 1-based column of a UTF-8 byte offset (``ast`` counts bytes)."""
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        if text.isascii():
+            return offset + 1
+        return len(text.encode()[:offset].decode(errors="ignore")) + 1
+
+    def _end(self, node: cst.CSTNode, line: int, column: int) -> tuple[int, int] | None:
+        """The exclusive end of a node found at (line, column). A call's closing bracket
+        is found by a scan of the text: regenerating a long Sequential's code (LibCST's
+        ``code_for_node``) for each of its nested calls would cost more than the parse."""
+        head = self.head(node)
+        opening = column - 2 + len(head)
+        if (isinstance(node, cst.Call) and head.endswith("(")
+                and self.lines[line - 1][opening:opening + 1] == "("):
+            return _closing_bracket(self.lines, line, opening)
+        text = self.code(node).strip()
+        if "\n" not in text:
+            return line, column + len(text)
+        return line + text.count("\n"), len(text.rsplit("\n", 1)[1]) + 1
 
     def _search(self, node: cst.CSTNode, first: int, last: int) -> tuple[int, int, int] | None:
         head = self.head(node)
@@ -152,6 +184,45 @@ class PythonModule:
 
 
 
+_OPENING, _CLOSING = "([{", ")]}"
+
+
+def _closing_bracket(lines: list[str], line: int, index: int) -> tuple[int, int] | None:
+    """(line, exclusive 1-based column) after the bracket that closes the one at
+    ``lines[line - 1][index]``, skipping strings and comments; None if not found."""
+    depth = 0
+    quote = ""
+    for number in range(line, len(lines) + 1):
+        text = lines[number - 1]
+        i = index if number == line else 0
+        while i < len(text):
+            char = text[i]
+            if quote:
+                if char == "\\":
+                    i += 2
+                    continue
+                if text.startswith(quote, i):
+                    i += len(quote)
+                    quote = ""
+                    continue
+            elif char == "#":
+                break
+            elif char in "'\"":
+                quote = char * 3 if text.startswith(char * 3, i) else char
+                i += len(quote)
+                continue
+            elif char in _OPENING:
+                depth += 1
+            elif char in _CLOSING:
+                depth -= 1
+                if depth == 0:
+                    return number, i + 2
+            i += 1
+        if quote and len(quote) == 1:
+            quote = ""  # an unterminated one-line string (a line continuation inside one)
+    return None
+
+
 def _decode(data: bytes) -> str:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
@@ -190,7 +261,12 @@ def _statements(body: list) -> Iterator[cst.CSTNode]:
                 yield from _statements(block)
 
 
-def _map_statements(cst_body: list, ast_body: list, out: dict[int, tuple[int, int, int]]) -> None:
+def _end(node: ast.stmt) -> tuple[int, int]:
+    return node.end_lineno or node.lineno, node.end_col_offset or 0
+
+
+def _map_statements(cst_body: list, ast_body: list,
+                    out: dict[int, tuple[int, int, int, int]]) -> None:
     """Pair LibCST statements with ``ast`` statements to learn their lines."""
     index = 0
     for stmt in cst_body:
@@ -200,16 +276,15 @@ def _map_statements(cst_body: list, ast_body: list, out: dict[int, tuple[int, in
             index += count
             if not nodes:
                 return
-            out[id(stmt)] = (nodes[0].lineno, nodes[0].col_offset + 1,
-                             nodes[-1].end_lineno or nodes[-1].lineno)
+            out[id(stmt)] = (nodes[0].lineno, nodes[0].col_offset + 1, *_end(nodes[-1]))
             for small, node in zip(stmt.body, nodes):
-                out[id(small)] = (node.lineno, node.col_offset + 1, node.end_lineno or node.lineno)
+                out[id(small)] = (node.lineno, node.col_offset + 1, *_end(node))
             continue
         if index >= len(ast_body):
             return
         node = ast_body[index]
         index += 1
-        out[id(stmt)] = (node.lineno, node.col_offset + 1, node.end_lineno or node.lineno)
+        out[id(stmt)] = (node.lineno, node.col_offset + 1, *_end(node))
         for name, block in _child_blocks(stmt):
             if name in ("handlers", "cases"):
                 continue
