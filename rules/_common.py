@@ -1,22 +1,21 @@
 """Small helpers the architecture rules share: literal attributes and how layers are named.
 
-Attribute values are literals (numbers, bools, strings, None) or
-``layerlint.ir.Unresolved``; anything that is not a literal of the expected type is
-unknown, and an unknown value never triggers a finding.
+Rules read a layer's typed attributes (``layer.dropout``, ``layer.batchnorm``,
+``layer.weighted``); a value that is not a literal of the expected type is unknown, and
+an unknown value never triggers a finding.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.ir import Kind, Layer, LayerGraph, Unresolved
+from layerlint.ir import Kind, Layer, LayerGraph
+from layerlint.ir.attrs import literal_number
 from layerlint.ir.condition import Condition
 from layerlint.rule import describe
 
 __all__ = [
-    "UNEXPANDED_KWARGS",
     "active_dropout",
-    "attr",
     "conjuncts",
     "describe_from",
     "layer_ref",
@@ -29,25 +28,7 @@ __all__ = [
 ]
 
 
-# Set by a frontend when a call passes keyword arguments it could not expand
-# (``nn.Conv2d(..., **kwargs)``): an attribute absent there is unknown, not the default.
-UNEXPANDED_KWARGS = "**"
-
-
-def attr(layer: Layer, key: str, default: object) -> object:
-    """A layer attribute, its framework default when absent, or Unresolved when unknown."""
-    if key in layer.attrs:
-        return layer.attrs[key]
-    if UNEXPANDED_KWARGS in layer.attrs:
-        return Unresolved(f"**{layer.attrs[UNEXPANDED_KWARGS]}")
-    return default
-
-
-def number(value: object) -> float | None:
-    """The value as a float if it is a literal int or float (not a bool), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
+number = literal_number  # re-exported for the rules
 
 
 def literal_false(value: object) -> bool:
@@ -67,8 +48,8 @@ def layer_ref(layer: Layer) -> str:
     # `Activation("relu")` or a lowered `activation=` argument: name the function.
     if function and details[0].lower().replace("_", "") != function.replace("_", ""):
         details = [function]
-    if layer.kind is Kind.DROPOUT and "p" in layer.attrs:
-        details.append(f"p={layer.attrs['p']}")
+    if layer.kind is Kind.DROPOUT and layer.dropout.rate is not None:
+        details.append(f"p={layer.dropout.rate}")
     return f"`{layer.label}` ({', '.join(details)})"
 
 
@@ -82,21 +63,21 @@ def describe_from(layer: Layer, origin: Layer) -> str:
 def active_dropout(layer: Layer) -> bool:
     """A dropout that may zero anything while training.
 
-    Not ``F.dropout(x, training=False)`` (attr ``training`` literally false) and not a
+    Not ``F.dropout(x, training=False)`` (``training`` literally false) and not a
     literal rate of 0. An unknown rate or flag counts as active: the layer is there.
     """
-    return not (literal_false(layer.attrs.get("training")) or number(layer.attrs.get("p")) == 0.0)
+    return not (layer.dropout.training is False or number(layer.dropout.rate) == 0.0)
 
 
 def tracks_running_stats(layer: Layer) -> bool:
     """A batchnorm that updates running statistics while training.
 
-    Not one that always normalises with fixed statistics (attr ``training`` literally
+    Not one that always normalises with fixed statistics (``training`` literally
     false, as ``F.batch_norm``'s default) and not one that keeps none
     (``track_running_stats=False``: it uses batch statistics at test time too).
     """
-    return not (literal_false(layer.attrs.get("training"))
-                or literal_false(layer.attrs.get("track_running_stats")))
+    return not (layer.batchnorm.training is False
+                or layer.batchnorm.tracks_running_stats is False)
 
 
 def upstream(graph: LayerGraph, start: Layer) -> Iterator[Layer]:

@@ -10,7 +10,7 @@ import pytest
 
 from layerlint.frontends import Project
 from layerlint.frontends.python.source import load_graphs
-from layerlint.ir import Kind, LayerGraph, Role, Unresolved
+from layerlint.ir import BatchNorm, Kind, LayerGraph, MomentumConvention, Role, Unresolved
 
 
 @pytest.fixture
@@ -196,7 +196,7 @@ def test_subclassed_layer_and_model(graphs):
     conv, bn, relu, drop, add = block.layers
     assert (conv.label, bn.label, drop.label) == ("self.conv", "self.bn", "self.drop")
     assert bn.attrs["momentum"] == 0.3 and bn.attrs["epsilon"] == 1e-5
-    assert bn.attrs["momentum_convention"] == "keras"
+    assert bn.batchnorm == BatchNorm(0.3, MomentumConvention.RUNNING)
     assert relu.info.activation == "relu"
     # analysed on its own, the class may be built with any rate: the dropout is there
     # only when one is given, and its rate is that argument

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from layerlint.frontends.attributes import TYPERS, pytorch_attrs
 from layerlint.ir import GraphBuilder, Kind, Layer, LayerGraph, Location, Role, Unresolved
 from layerlint.ir.kinds import OpInfo, activation_op
 from layerlint.registry import get_rule
@@ -20,7 +21,7 @@ class Net:
     """A graph under construction: ``add(op, *inputs, **attrs)`` returns the new layer."""
 
     def __init__(self, frontend: str = "pytorch") -> None:
-        self.builder = GraphBuilder("Net", "model.py", frontend)
+        self.builder = GraphBuilder("Net", "model.py", frontend, TYPERS.get(frontend))
 
     def add(self, op: str, *inputs: Layer, label: str | None = None, info: OpInfo | None = None,
             line: int | None = None, condition: str | None = None, **attrs: object) -> Layer:
@@ -94,7 +95,7 @@ def test_ll101_names_the_first_batchnorm_through_layers_and_blocks():
 
 
 def test_ll101_names_the_blocks_when_they_differ():
-    builder = GraphBuilder("Net", "model.py", "pytorch")
+    builder = GraphBuilder("Net", "model.py", "pytorch", pytorch_attrs)
     x = builder.add("input", "x", Location("model.py", 1, 1), info=OpInfo(Kind.INPUT))
     drop = builder.add(nn + "Dropout", "self.dropout", Location("model.py", 11, 9), [x],
                        module_path="layer1.0.dropout")
@@ -329,6 +330,13 @@ def test_ll104_message_and_fix_by_framework():
                      frontend="keras")
     [finding] = run("LL104", graph)
     assert finding.message.endswith("`use_bias=False`")
+    assert (finding.fix.argument, finding.fix.value) == ("use_bias", False)
+    # an ONNX bias is a node input, not a constructor argument: nothing to set
+    graph, _ = chain(("onnx::Conv", {"bias": True}), "onnx::BatchNormalization",
+                     frontend="onnx")
+    [finding] = run("LL104", graph)
+    assert finding.message.endswith("whose mean subtraction cancels it; drop its bias input")
+    assert finding.fix is None
 
 
 @pytest.mark.parametrize(("attrs", "reported"), [
@@ -590,7 +598,9 @@ def test_ll107_once_per_dropout():
     ("mylib.BatchNorm", 0.99, False),
 ])
 def test_ll301_conventions(op, momentum, reported):
-    net = Net()
+    # the convention is the frontend's to declare; a graph without one is not judged
+    frontend = {"keras": "keras", "onnx:": "onnx", "torch": "pytorch"}.get(op[:5], "")
+    net = Net(frontend)
     info = OpInfo(Kind.BATCHNORM) if op.startswith("mylib.") else None
     net.add(op, net.input(), info=info, momentum=momentum)
     assert at("LL301", net.build()) == ([2] if reported else [])
@@ -601,7 +611,7 @@ def test_ll301_message_gives_the_conversion():
     [finding] = run("LL301", graph)
     assert finding.message.startswith("`batchnorm2d2` (BatchNorm2d) has momentum=0.99:")
     assert "use 0.01" in finding.message
-    graph, _ = chain(("keras.layers.BatchNormalization", {"momentum": 0.1}))
+    graph, _ = chain(("keras.layers.BatchNormalization", {"momentum": 0.1}), frontend="keras")
     [finding] = run("LL301", graph)
     assert "use 0.9" in finding.message
 

@@ -18,8 +18,8 @@ Lowering, in brief:
 - Attributes use the PyTorch frontend's names: ``p`` (dropout probability), ``bias``,
   ``momentum``. ONNX BatchNormalization momentum is Keras-style (``running = running *
   momentum + batch * (1 - momentum)``; torch's default 0.1 exports as 0.9). ``momentum``
-  keeps the ONNX value, as written in the file, and the vocabulary's
-  ``MOMENTUM_CONVENTION`` tells rules which convention an op uses; ``momentum_torch``
+  keeps the ONNX value, as written in the file, typed with its convention
+  (``layerlint.frontends.attributes.onnx_attrs``); ``momentum_torch``
   is the same setting in torch's convention (``1 - momentum``).
   ``training_mode`` (Dropout, BatchNormalization) is the export's mode, not the
   model's: an inference export still describes layers that train, so it is not
@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from layerlint.frontends import InputError, Project
+from layerlint.frontends.attributes import onnx_attrs
 from layerlint.frontends.onnx.reader import MAX_INLINE_ELEMENTS, proto, read_model, tensor_values
 from layerlint.ir import GraphBuilder, Kind, LayerGraph, Location, OpInfo, Role, Unresolved, lookup
 from layerlint.ir.kinds import activation_op
@@ -454,7 +455,7 @@ class _Lowering:
         return self._build(graph.name or Path(self.path).stem, outputs)
 
     def _build(self, name: str, outputs: list[int]) -> LayerGraph:
-        builder = GraphBuilder(name, self.path, "onnx")
+        builder = GraphBuilder(name, self.path, "onnx", onnx_attrs)
         built: dict[int, object] = {}
         for index, rec in enumerate(self.records):
             if rec.removed:

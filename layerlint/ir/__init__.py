@@ -1,9 +1,19 @@
 """The layer graph every frontend lowers to and every rule reads."""
 
-from layerlint.ir.graph import GraphBuilder, Layer, LayerGraph, Location, Role, Unresolved
+from layerlint.ir.attrs import (
+    UNEXPANDED_KWARGS,
+    BatchNorm,
+    Dropout,
+    LayerAttrs,
+    MomentumConvention,
+    Unresolved,
+    Weighted,
+)
+from layerlint.ir.graph import GraphBuilder, Layer, LayerGraph, Location, Role
 from layerlint.ir.kinds import Kind, OpInfo, lookup
 
 __all__ = [
-    "GraphBuilder", "Kind", "Layer", "LayerGraph", "Location", "OpInfo", "Role", "Unresolved",
+    "UNEXPANDED_KWARGS", "BatchNorm", "Dropout", "GraphBuilder", "Kind", "Layer", "LayerAttrs",
+    "LayerGraph", "Location", "MomentumConvention", "OpInfo", "Role", "Unresolved", "Weighted",
     "lookup",
 ]

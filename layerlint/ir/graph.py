@@ -8,8 +8,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from layerlint.ir.attrs import BatchNorm, Dropout, LayerAttrs, Weighted
 from layerlint.ir.condition import Condition
 from layerlint.ir.kinds import Kind, OpInfo, lookup
+
+# How a frontend turns a layer's raw arguments into typed attributes.
+AttrsTyper = Callable[[OpInfo, Mapping[str, object]], "LayerAttrs | None"]
 
 
 class Role(str, enum.Enum):
@@ -34,20 +38,10 @@ class Location:
         return (self.path, self.cell or 0, self.line, self.column)
 
 
-@dataclass(frozen=True, slots=True)
-class Unresolved:
-    """A layer attribute given by an expression that is not a literal (its source text).
-
-    Rules treat it as unknown and stay silent rather than guess.
-    """
-
-    text: str
-
-    def __str__(self) -> str:
-        return self.text
-
-
 _EMPTY: Mapping[str, object] = MappingProxyType({})
+_UNKNOWN_DROPOUT = Dropout()
+_UNKNOWN_BATCHNORM = BatchNorm()
+_UNKNOWN_WEIGHTED = Weighted()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -55,7 +49,9 @@ class Layer:
     """One application of an operator in the forward pass.
 
     ``location`` is where the layer is defined (the constructor call); ``use`` is
-    where it is applied (the call in ``forward``), when that differs.
+    where it is applied (the call in ``forward``), when that differs. ``attrs`` are
+    the raw arguments as the frontend read them (for frontends and the fixer); rules
+    read the typed, framework-neutral ``dropout``, ``batchnorm`` and ``weighted``.
     """
 
     id: int
@@ -67,10 +63,25 @@ class Layer:
     use: Location | None = None
     condition: Condition | None = None  # the tests under which the layer exists
     module_path: str | None = None
+    typed: LayerAttrs | None = None
 
     @property
     def kind(self) -> Kind:
         return self.info.kind
+
+    # Typed attributes; a layer of another kind, or one its frontend did not type,
+    # reads as all unknown.
+    @property
+    def dropout(self) -> Dropout:
+        return self.typed if isinstance(self.typed, Dropout) else _UNKNOWN_DROPOUT
+
+    @property
+    def batchnorm(self) -> BatchNorm:
+        return self.typed if isinstance(self.typed, BatchNorm) else _UNKNOWN_BATCHNORM
+
+    @property
+    def weighted(self) -> Weighted:
+        return self.typed if isinstance(self.typed, Weighted) else _UNKNOWN_WEIGHTED
 
     def __repr__(self) -> str:
         return f"<Layer #{self.id} {self.op} {self.label!r} line {self.location.line}>"
@@ -173,12 +184,18 @@ class LayerGraph:
 
 
 class GraphBuilder:
-    """Mutable construction helper used by frontends."""
+    """Mutable construction helper used by frontends.
 
-    def __init__(self, name: str, path: str, frontend: str) -> None:
+    ``typer`` gives each added layer its typed attributes from its raw ``attrs`` (the
+    frontend's reading of its framework's arguments and defaults).
+    """
+
+    def __init__(self, name: str, path: str, frontend: str,
+                 typer: AttrsTyper | None = None) -> None:
         self.name = name
         self.path = path
         self.frontend = frontend
+        self.typer = typer
         self.layers: list[Layer] = []
         self.edges: list[tuple[int, int]] = []
         self.notes: list[str] = []
@@ -195,20 +212,25 @@ class GraphBuilder:
         use: Location | None = None,
         condition: Condition | str | None = None,
         module_path: str | None = None,
+        typed: LayerAttrs | None = None,
     ) -> Layer:
         if isinstance(condition, str):
             condition = Condition((condition,))
         condition = condition or None
+        info = info or lookup(op)
+        if typed is None and self.typer is not None:
+            typed = self.typer(info, attrs or _EMPTY)
         layer = Layer(
             id=len(self.layers),
             op=op,
-            info=info or lookup(op),
+            info=info,
             label=label,
             location=location,
             attrs=MappingProxyType(dict(attrs)) if attrs else _EMPTY,
             use=use,
             condition=condition,
             module_path=module_path,
+            typed=typed,
         )
         self.layers.append(layer)
         # Frontends pass sets of producers: order edges by layer id, so walks (and

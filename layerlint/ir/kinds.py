@@ -280,18 +280,6 @@ def _entries() -> dict[str, OpInfo]:
 
 VOCABULARY: dict[str, OpInfo] = _entries()
 
-# LL301: what a batchnorm's ``momentum`` weights in the running-statistics update, by
-# canonical op prefix. "batch": running = (1 - m) * running + m * batch (PyTorch);
-# "running": running = m * running + (1 - m) * batch (Keras; ONNX BatchNormalization).
-MOMENTUM_CONVENTION: dict[str, str] = {"torch.": "batch", "keras.": "running", "onnx::": "running"}
-
-
-def momentum_convention(op: str) -> str | None:
-    """"batch" or "running" for a batchnorm op (see MOMENTUM_CONVENTION), None if unknown."""
-    return next((conv for prefix, conv in MOMENTUM_CONVENTION.items()
-                 if op.startswith(prefix)), None)
-
-
 _OPAQUE = OpInfo(Kind.OPAQUE)
 
 

@@ -2,14 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.ir import Kind, Layer, LayerGraph, Unresolved
+from layerlint.ir import Kind, Layer, LayerGraph
 from layerlint.fix import Fix
 from layerlint.rule import Example, Finding, Rule
-from layerlint.rules._common import attr, describe_from, layer_ref, literal_false
-
-# How each frontend's source spells "no bias", for the message.
-_NO_BIAS = {"pytorch": "create it with `bias=False`", "keras": "create it with `use_bias=False`",
-            "onnx": "drop its bias input"}
+from layerlint.rules._common import describe_from, layer_ref
 
 
 class BiasBeforeBatchnorm(Rule):
@@ -195,45 +191,32 @@ class BiasBeforeBatchnorm(Rule):
 
     def check(self, graph: LayerGraph) -> Iterator[Finding]:
         for weighted in graph.of_kind(Kind.WEIGHTED):
-            if _has_bias(weighted) is not True or _feeds_output(graph, weighted):
+            if weighted.weighted.bias is not True or _feeds_output(graph, weighted):
                 continue
             after = graph.next_layers(weighted)
             # A batchnorm with fixed statistics (training=False) does not cancel the bias.
             if after and all(
-                lay.kind is Kind.BATCHNORM and not literal_false(lay.attrs.get("training"))
+                lay.kind is Kind.BATCHNORM and lay.batchnorm.training is not False
                 for lay in after
             ):
                 yield self.report(
                     weighted, related=after,
                     weighted=layer_ref(weighted),
                     batchnorm=", ".join(describe_from(lay, weighted) for lay in after),
-                    fix=_fix(graph, weighted),
-                    autofix=_no_bias(graph, weighted),
+                    fix=_fix(weighted),
+                    autofix=_no_bias(weighted),
                 )
 
 
-def _has_bias(layer: Layer) -> bool | None:
-    """True/False from a literal ``use_bias``/``bias`` attribute (default True), None if unknown."""
-    key = "use_bias" if "use_bias" in layer.attrs else "bias"
-    value = attr(layer, key, True)
-    if isinstance(value, Unresolved) or not isinstance(value, (bool, int, float, type(None))):
-        return None
-    return bool(value)
+def _fix(layer: Layer) -> str:
+    argument = layer.weighted.bias_argument
+    return f"create it with `{argument}=False`" if argument else "drop its bias input"
 
 
-def _fix(graph: LayerGraph, layer: Layer) -> str:
-    for key in ("use_bias", "bias"):
-        if key in layer.attrs:
-            return f"create it with `{key}=False`"
-    return _NO_BIAS.get(graph.frontend, "create it without a bias")
-
-
-def _no_bias(graph: LayerGraph, layer: Layer) -> Fix | None:
-    """`bias=False` / `use_bias=False` on the constructor; unsafe (state_dict keys change)."""
-    if graph.frontend not in ("pytorch", "keras"):
-        return None
-    key = "use_bias" if "use_bias" in layer.attrs or graph.frontend == "keras" else "bias"
-    return Fix.set_argument(layer, key, False, safe=False)
+def _no_bias(layer: Layer) -> Fix | None:
+    """The bias argument set to False on the constructor; unsafe (state_dict keys change)."""
+    argument = layer.weighted.bias_argument
+    return Fix.set_argument(layer, argument, False, safe=False) if argument else None
 
 
 def _feeds_output(graph: LayerGraph, layer: Layer) -> bool:

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.ir import Kind, LayerGraph
-from layerlint.ir.kinds import momentum_convention
+from layerlint.ir import Kind, LayerGraph, MomentumConvention
 from layerlint.rule import Example, Finding, Rule
 from layerlint.rules._common import number, op_name, tracks_running_stats
 
@@ -170,26 +169,26 @@ class BatchnormMomentumConvention(Rule):
 
     def check(self, graph: LayerGraph) -> Iterator[Finding]:
         for batchnorm in graph.of_kind(Kind.BATCHNORM):
-            momentum = number(batchnorm.attrs.get("momentum"))
-            convention = momentum_convention(batchnorm.op)
-            if momentum is None or convention is None or not tracks_running_stats(batchnorm):
+            attrs = batchnorm.batchnorm
+            momentum, batch_weight = number(attrs.momentum), attrs.batch_weight
+            # the last batch outweighing all history is the other convention's value
+            if momentum is None or batch_weight is None or batch_weight < 0.5 \
+                    or not tracks_running_stats(batchnorm):
                 continue
-            if convention == "batch" and momentum >= 0.5:
+            if attrs.convention is MomentumConvention.BATCH:
                 explanation = (
                     f"here the new batch gets weight {momentum:g} (running = "
                     f"{1 - momentum:.3g}*running + {momentum:g}*batch), which is the Keras "
                     f"convention; use {1 - momentum:.3g} (or the default 0.1, which warms up "
                     "faster in short runs)"
                 )
-            elif convention == "running" and momentum <= 0.5:
+            else:
                 explanation = (
                     f"here the running statistics keep weight {momentum:g} (running = "
                     f"{momentum:g}*running + {1 - momentum:.3g}*batch), which is the PyTorch "
                     f"convention; use {1 - momentum:.3g}"
                 )
-            else:
-                continue
             yield self.report(
                 batchnorm, batchnorm=batchnorm.label, op=op_name(batchnorm),
-                momentum=batchnorm.attrs["momentum"], explanation=explanation,
+                momentum=attrs.momentum, explanation=explanation,
             )

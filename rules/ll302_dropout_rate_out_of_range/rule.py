@@ -153,7 +153,7 @@ class DropoutRateOutOfRange(Rule):
 
     def check(self, graph: LayerGraph) -> Iterator[Finding]:
         for dropout in graph.of_kind(Kind.DROPOUT):
-            p = number(dropout.attrs.get("p"))
+            p = number(dropout.dropout.rate)
             if p is None or 0.0 <= p < 1.0:
                 continue
             effect = (
@@ -162,4 +162,4 @@ class DropoutRateOutOfRange(Rule):
                 "a drop probability must be at least 0 and below 1"
             )
             yield self.report(dropout, dropout=dropout.label, op=op_name(dropout),
-                              p=dropout.attrs["p"], effect=effect)
+                              p=dropout.dropout.rate, effect=effect)

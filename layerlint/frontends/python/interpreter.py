@@ -51,8 +51,9 @@ from layerlint.frontends.python.values import (
     merge,
     union,
 )
-from layerlint.ir import GraphBuilder, Kind, Layer, Location, OpInfo, Unresolved
+from layerlint.ir import UNEXPANDED_KWARGS, GraphBuilder, Kind, Layer, Location, OpInfo, Unresolved
 from layerlint.ir.condition import ALWAYS, Condition, negate
+from layerlint.ir.graph import AttrsTyper
 
 __all__ = ["OPEN_KWARGS", "BudgetExceeded", "Frame", "Interpreter", "Limits"]
 
@@ -60,7 +61,7 @@ T = TypeVar("T")
 
 # Key in a call's keywords when ``**kwargs`` of unknown content is passed: any keyword
 # may then be set, so absent attributes are unknown rather than the framework default.
-OPEN_KWARGS = "**"
+OPEN_KWARGS = UNEXPANDED_KWARGS
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ class Interpreter:
     """Generic Python semantics; a framework plugin subclasses it."""
 
     frontend = ""
+    # How the framework's layer arguments become typed attributes (GraphBuilder's typer).
+    typer: AttrsTyper | None = None
     # Qualified-name prefixes that are never project code.
     external_prefixes: tuple[str, ...] = ()
     # The method a module runs when applied (``forward``, ``call``).

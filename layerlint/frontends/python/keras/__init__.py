@@ -42,7 +42,7 @@ def build_graphs(module: PythonModule, project: Project) -> list[LayerGraph]:
 
     def scope(name: str, body: Callable[[Frame], Value | None], role: Role) -> None:
         """Interpret ``body`` with a fresh builder and emit what it built."""
-        builder = GraphBuilder(name, module.display, interpreter.frontend)
+        builder = GraphBuilder(name, module.display, interpreter.frontend, interpreter.typer)
         frame = Frame(module, {}, builder=builder)
         interpreter.sequentials, interpreter.functional_outputs = [], 0
         result = interpreter.analyse(name, lambda: body(frame))

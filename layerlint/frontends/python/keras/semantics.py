@@ -11,6 +11,7 @@ from dataclasses import replace
 import libcst as cst
 
 from layerlint.frontends import Project
+from layerlint.frontends.attributes import keras_attrs
 from layerlint.frontends.python.interpreter import Frame, Interpreter, Limits, source_text
 from layerlint.frontends.python.signatures import positional_parameters
 from layerlint.frontends.python.source import canonical, dotted_name
@@ -71,6 +72,7 @@ def short(text: str) -> str:
 
 class KerasInterpreter(Interpreter):
     frontend = "keras"
+    typer = staticmethod(keras_attrs)
     external_prefixes = ("keras", "tensorflow", "tf_keras", "keras_core", "torch")
     apply_method = "call"
     identity_op = "keras.layers.Identity"
@@ -377,7 +379,6 @@ class KerasInterpreter(Interpreter):
         elif info.kind is Kind.BATCHNORM:
             attr("momentum", "momentum")
             attr("epsilon", "epsilon")
-            attrs["momentum_convention"] = "keras"
         elif info.kind is Kind.WEIGHTED:
             if cls == "EinsumDense":  # no bias unless bias_axes is given
                 bias = params.get("bias_axes")
@@ -507,7 +508,8 @@ class KerasInterpreter(Interpreter):
                                                   model.heads, Role.MODEL, also=(layer,))
             return
         # a subclassed model: its forward pass, applied here, then the loss
-        builder = GraphBuilder(model.label or "model", frame.mod.display, self.frontend)
+        builder = GraphBuilder(model.label or "model", frame.mod.display, self.frontend,
+                               self.typer)
         out = self.apply_as_self(model, Frame(frame.mod, {}, builder=builder))
         heads = tuple(out.frontier) if isinstance(out, Tensor) else ()
         if heads:
@@ -516,7 +518,8 @@ class KerasInterpreter(Interpreter):
                                           Role.MODEL, also=(layer,)))
 
     def emit_sequential(self, seq: Seq, frame: Frame, role: Role = Role.MODEL) -> None:
-        builder = GraphBuilder(seq.label or "Sequential", frame.mod.display, self.frontend)
+        builder = GraphBuilder(seq.label or "Sequential", frame.mod.display, self.frontend,
+                               self.typer)
         out = self.apply(seq, Tensor(frozenset()), None,
                          Frame(frame.mod, {}, builder=builder))
         heads = tuple(out.frontier) if isinstance(out, Tensor) else ()

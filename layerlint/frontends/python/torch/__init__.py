@@ -82,7 +82,7 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
                 module, Instance):
             interpreter.name_module(module, "", root)
             module.relpath = None  # the root itself has no path
-        builder = GraphBuilder(name, mod.display, interpreter.frontend)
+        builder = GraphBuilder(name, mod.display, interpreter.frontend, interpreter.typer)
         start = builder.add("input", "input", Location(mod.display, 1, 1), info=_INPUT)
         saved = interpreter.steps, interpreter.notes
         result = interpreter.analyse(
@@ -130,7 +130,8 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
 
     interpreter.analyse("<module>", run_plain_code)
     if interpreter.notes:  # a limit hit in plain code: say so, on a graph of its own
-        notes = GraphBuilder("<module>", mod.display, interpreter.frontend)
+        notes = GraphBuilder("<module>", mod.display, interpreter.frontend,
+                             interpreter.typer)
         notes.notes.extend(interpreter.notes)
         pending.append((notes, (), None, Role.UNKNOWN))
     training = _training_graphs(mod, interpreter, classes)
@@ -187,7 +188,8 @@ def _training_graphs(mod: PythonModule, interpreter: TorchInterpreter,
     def run(name: str, body: list[cst.CSTNode], env: dict[str, Value],
             self_: Instance | None = None, cls: ClassRef | None = None,
             node: cst.CSTNode | None = None) -> None:
-        builder = GraphBuilder(f"{name} (training code)", mod.display, interpreter.frontend)
+        builder = GraphBuilder(f"{name} (training code)", mod.display, interpreter.frontend,
+                               interpreter.typer)
         frame = Frame(mod, env, self_=self_, cls=cls, builder=builder)
         interpreter.eval_mode, interpreter.grad_off = False, 0
         interpreter.range_limit, interpreter.training_code = _TRAINING_RANGE, True

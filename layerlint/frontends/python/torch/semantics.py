@@ -9,6 +9,7 @@ import re
 import libcst as cst
 
 from layerlint.frontends import Project
+from layerlint.frontends.attributes import pytorch_attrs
 from layerlint.frontends.python.interpreter import Frame, Interpreter, Limits
 from layerlint.frontends.python.signatures import positional_parameters
 from layerlint.frontends.python.source import PythonModule
@@ -63,6 +64,7 @@ def kind_of(op: str) -> Kind:
 
 class TorchInterpreter(Interpreter):
     frontend = "pytorch"
+    typer = staticmethod(pytorch_attrs)
     external_prefixes = ("torch", "keras")
     apply_method = "forward"
     identity_op = "torch.nn.Identity"
