@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from layerlint._files import atomic_write
 from layerlint.rule import Finding
 from layerlint.source import SourceFile
 
@@ -67,9 +68,11 @@ def write(path: Path, findings: Sequence[Finding], prints: Sequence[str]) -> Non
         for f, fp in zip(findings, prints, strict=True)
     ]
     document = {"format": _FORMAT, "version": _VERSION, "findings": entries}
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        atomic_write(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    except OSError as error:
+        raise BaselineError(f"cannot write baseline {path}: {error.strerror or error}"
+                            ) from None
 
 
 def apply(findings: Sequence[Finding], prints: Sequence[str], accepted: Counter[str]

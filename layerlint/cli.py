@@ -75,7 +75,13 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
     from layerlint.config import ConfigError, Overrides
     from layerlint.linter import LintOptions, lint
     from layerlint.registry import SelectionError, all_rules
-    from layerlint.reporting import render_github, render_json, render_sarif, render_text
+    from layerlint.reporting import (
+        printable,
+        render_github,
+        render_json,
+        render_sarif,
+        render_text,
+    )
 
     options = LintOptions(
         overrides=Overrides(tuple(_codes(select)), tuple(_codes(ignore)),
@@ -113,7 +119,7 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
         click.echo("layerlint: warning: no Python, notebook or ONNX files found under "
                    "the given paths", err=True)
     for note in result.fix_notes:
-        click.echo(f"layerlint: {note}", err=True)
+        click.echo(f"layerlint: {printable(note)}", err=True)
     if result.fixed:
         verb = "Would fix" if diff else "Fixed"
         click.echo(f"{verb} {result.fixed} problem{'s' if result.fixed != 1 else ''}.",
@@ -122,7 +128,7 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
         click.echo(f"layerlint: wrote {result.baseline_written} finding(s) to baseline "
                    f"{baseline}", err=True)
     for error in result.internal_errors:
-        click.echo(f"layerlint: internal error: {error}", err=True)
+        click.echo(f"layerlint: internal error: {printable(error)}", err=True)
     if result.internal_errors:
         sys.exit(EXIT_ERROR)
     if diff:

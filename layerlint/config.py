@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -136,16 +137,24 @@ def _enabled(layers: Iterable[tuple[tuple[str, ...] | None, tuple[str, ...], tup
 def load_settings(path: Path, overrides: Overrides = Overrides()) -> Settings:
     """Read and validate one ``pyproject.toml`` (or a ``layerlint.toml``-style file)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ConfigError(f"{path}: not a regular file")  # a FIFO would block
+        data = _parse(path.read_bytes())
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+    except ValueError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
-    table = data.get("tool", {}).get("layerlint") if path.name == "pyproject.toml" else data
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict):
+            raise ConfigError(f"{path}: `tool` must be a table, not {_kind(tool)}")
+        table = tool.get("layerlint")
+    else:
+        table = data
     if table is None:
         table = {}
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [tool.layerlint] must be a table")
+        raise ConfigError(f"{path}: [tool.layerlint] must be a table, not {_kind(table)}")
     unknown = sorted(set(table) - set(_KEYS))
     if unknown:
         raise ConfigError(
@@ -191,18 +200,40 @@ def _finish(settings: Settings, overrides: Overrides) -> Settings:
                    extend_exclude=settings.extend_exclude + overrides.extend_exclude)
 
 
+def _parse(data: bytes) -> dict:
+    """TOML from bytes; ValueError for anything that is not valid TOML (bad UTF-8,
+    nesting too deep, an integer too long to convert) with the reason."""
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 ({error.reason} at byte {error.start})") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except (tomllib.TOMLDecodeError, ValueError) as error:
+        raise ValueError(str(error)) from None
+
+
+def _kind(value: object) -> str:
+    return {str: "a string", list: "an array", bool: "a boolean", int: "an integer",
+            float: "a float"}.get(type(value), type(value).__name__)
+
+
 def _has_table(path: Path) -> bool:
-    """Whether a pyproject.toml has a [tool.layerlint] table (cheap text check first)."""
+    """Whether a pyproject.toml has a [tool.layerlint] table (cheap byte check first).
+
+    A file that mentions layerlint but is not valid TOML, or whose `tool` is not a
+    table, would have applied: it is reported as a configuration error when loaded."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        data = path.read_bytes()
+    except OSError:
         return False
-    if "layerlint" not in text:
+    if b"layerlint" not in data:
         return False
     try:
-        return "layerlint" in tomllib.loads(text).get("tool", {})
-    except tomllib.TOMLDecodeError:
-        return True  # reported as a configuration error when loaded
+        tool = _parse(data).get("tool", {})
+    except ValueError:
+        return True
+    return not isinstance(tool, dict) or "layerlint" in tool
 
 
 class Resolver:

@@ -11,7 +11,6 @@ import hashlib
 import io
 import os
 import re
-import shutil
 import stat
 import tokenize
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layerlint import baseline as baselines
+from layerlint._files import rewrite_in_place_of
 from layerlint.config import Overrides, Resolver, Settings
 from layerlint.engine import check_paths, discover, display_path
 from layerlint.registry import all_rules
@@ -236,8 +236,8 @@ def _fix(paths: Sequence[Path], options: LintOptions, findings: list[Finding],
             result.diff += "".join(difflib.unified_diff(
                 fixes.original.splitlines(True), fixes.fixed.splitlines(True),
                 f"a/{Path(display).as_posix()}", f"b/{Path(display).as_posix()}"))
-        elif not _write(path, data, fixes.fixed, hashes.get(display)):
-            result.fix_notes.append(f"{display}: not fixed: the file changed during the run")
+        elif (refused := _write(path, data, fixes.fixed, hashes.get(display))) is not None:
+            result.fix_notes.append(f"{display}: not fixed: {refused}")
             continue
         else:
             written = True
@@ -259,14 +259,12 @@ def _fix(paths: Sequence[Path], options: LintOptions, findings: list[Finding],
     return again.findings
 
 
-def _write(path: Path, original: bytes, text: str, digest: str | None) -> bool:
-    """Replace the file atomically, unless it changed since the run read it."""
+def _write(path: Path, original: bytes, text: str, digest: str | None) -> str | None:
+    """Replace the file's content, unless it changed since the run read it (see
+    ``rewrite_in_place_of`` for symlinks, hard links and read-only files); the reason
+    when it is not written."""
     current = _digest(path)
     if current is None or current != digest:
-        return False
+        return "the file changed during the run"
     encoding, _ = tokenize.detect_encoding(io.BytesIO(original).readline)
-    temporary = path.with_name(f".{path.name}.layerlint-fix")
-    temporary.write_bytes(text.encode(encoding))
-    shutil.copymode(path, temporary)
-    os.replace(temporary, path)
-    return True
+    return rewrite_in_place_of(path, text.encode(encoding))

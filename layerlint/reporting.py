@@ -19,7 +19,7 @@ from pathlib import Path
 from layerlint.ir import Location
 from layerlint.rule import Finding, Rule, Severity
 
-__all__ = ["render_github", "render_json", "render_sarif", "render_text", "to_dict"]
+__all__ = ["printable", "render_github", "render_json", "render_sarif", "render_text", "to_dict"]
 
 
 def to_dict(finding: Finding) -> dict:
@@ -49,9 +49,19 @@ def render_json(findings: Sequence[Finding]) -> str:
     return json.dumps([to_dict(f) for f in findings], indent=2) + "\n"
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters and line separators escaped (``\\n``), so a
+    file name can never start a new output line (a forged CI annotation)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def format_location(finding: Finding) -> str:
     loc = finding.location
-    where = f"{loc.path}:cell {loc.cell}" if loc.cell else loc.path
+    path = printable(loc.path)
+    where = f"{path}:cell {loc.cell}" if loc.cell else path
     return f"{where}:{loc.line}:{loc.column}"
 
 
@@ -70,7 +80,7 @@ def render_text(findings: Sequence[Finding], files_checked: int, *,
     for f in findings:
         mark = paint(" [*]", "cyan") if f in fixable else ""
         lines.append(f"{paint(format_location(f), 'bold')}: {paint(f.code, 'red', 'bold')}"
-                     f"{mark} [{f.name}] {f.message}"
+                     f"{mark} [{f.name}] {printable(f.message)}"
                      + (f" (node {f.location.node})" if f.location.node else ""))
         text = source_line(f.location) if source_line else None
         if text is not None:

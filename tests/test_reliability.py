@@ -206,3 +206,179 @@ def test_unreadable_file_and_folder_are_ll001(tmp_path, monkeypatch):
     assert problems == [("locked.py", "LL001", "cannot read file: Permission denied"),
                         ("sub", "LL001", "cannot read folder: Permission denied")]
     assert any(f["path"] == "ok.py" and f["code"] == "LL101" for f in report)
+
+
+# --- configuration ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("toml", "message"), [
+    (b"tool = 5\n# layerlint\n", "pyproject.toml: `tool` must be a table, not an integer"),
+    (b'tool = "layerlint"\n', "pyproject.toml: `tool` must be a table, not a string"),
+    (b'tool = ["layerlint"]\n', "pyproject.toml: `tool` must be a table, not an array"),
+    (b"[tool]\nlayerlint = 3\n", "[tool.layerlint] must be a table, not an integer"),
+    (b"[tool.layerlint]\nx = " + b"[" * 5000 + b"]" * 5000 + b"\n",
+     "pyproject.toml: invalid TOML"),
+    (b"[tool.layerlint]\nselect = " + b"9" * 100_000 + b"\n", "pyproject.toml: invalid TOML"),
+    (b"[tool.layerlint]\nselect = ['LL1']\n# \xff\xfe\n", "pyproject.toml: invalid TOML: not "
+     "UTF-8"),
+    (b"[tool.layerlint]\nselect = 'LL1'\n",
+     "pyproject.toml: [tool.layerlint] select must be a list of strings"),
+    (b"[tool.layerlint]\nignore = [1]\n",
+     "pyproject.toml: [tool.layerlint] ignore must be a list of strings"),
+    (b"[tool.layerlint]\nexclude = {a = 1}\n",
+     "pyproject.toml: [tool.layerlint] exclude must be a list of strings"),
+    (b"[tool.layerlint]\nper-file-ignores = ['a']\n",
+     "pyproject.toml: [tool.layerlint] per-file-ignores must be a table"),
+    (b"[tool.layerlint]\nper-file-ignores = {'a.py' = 'LL101'}\n",
+     "pyproject.toml: [tool.layerlint] per-file-ignores 'a.py' must be a list of codes"),
+    (b"[tool.layerlint]\ncache-dir = true\n",
+     "pyproject.toml: [tool.layerlint] cache-dir must be a string"),
+    (b"[tool.layerlint]\nselect = ['LL9x']\n", "pyproject.toml: [tool.layerlint] select"),
+])
+def test_a_malformed_configuration_is_a_usage_error_naming_file_and_key(
+        tmp_path, monkeypatch, toml, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_bytes(toml)
+    (tmp_path / "net.py").write_text(DROPOUT_BN)
+    result = CliRunner().invoke(cli, ["check", "--no-cache", "-j", "1", "net.py"])
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert message in result.stderr and "Traceback" not in result.output
+    result = CliRunner().invoke(cli, ["check", "--no-cache", "-j", "1", "--config",
+                                      "pyproject.toml", "net.py"])
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_a_pyproject_that_does_not_mention_layerlint_is_not_ours(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_bytes(b"tool = 5\n[broken\n\xff")
+    (tmp_path / "net.py").write_text(DROPOUT_BN)
+    code, _, _ = _run("net.py")
+    assert code == 1
+
+
+def test_config_that_is_a_fifo_is_a_usage_error(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("conf.toml")
+    (tmp_path / "net.py").write_text(DROPOUT_BN)
+    result = CliRunner().invoke(cli, ["check", "--config", "conf.toml", "net.py"])
+    assert result.exit_code == 2 and "conf.toml: not a regular file" in result.stderr
+
+
+# --- fixes never overwrite what they should not ---------------------------------------
+
+FIXABLE = DROPOUT_BN.replace("nn.BatchNorm1d(8),", "nn.BatchNorm1d(8),\n    nn.ReLU(),\n"
+                             "    nn.Linear(8, 2),")
+
+
+def _fix(*paths: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["check", "--no-cache", "-j", "1", "--unsafe-fixes",
+                                      *paths])
+    assert isinstance(result.exception, SystemExit | None), result.exception
+    return result.exit_code, result.stderr
+
+
+def _is_fixed(data: bytes) -> bool:
+    return data.index(b"BatchNorm1d") < data.index(b"Dropout")
+
+
+def test_fix_writes_through_a_symlink_to_its_target(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "net.py").write_text(FIXABLE)
+    (tmp_path / "link.py").symlink_to("real/net.py")
+    code, err = _fix("link.py")
+    assert "Fixed" in err
+    assert (tmp_path / "link.py").is_symlink()
+    assert _is_fixed((tmp_path / "real" / "net.py").read_bytes())
+
+
+def test_fix_keeps_hard_links(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(FIXABLE)
+    os.link("net.py", "other.py")
+    _fix("net.py")
+    assert os.stat("net.py").st_ino == os.stat("other.py").st_ino
+    assert _is_fixed((tmp_path / "other.py").read_bytes())
+
+
+def test_fix_refuses_a_read_only_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "net.py"
+    path.write_text(FIXABLE)
+    path.chmod(0o444)
+    code, err = _fix("net.py")
+    assert code == 1 and "net.py: not fixed: the file is read-only" in err
+    assert path.read_text() == FIXABLE and path.stat().st_mode & 0o777 == 0o444
+
+
+def test_fix_in_an_unwritable_folder_is_a_note_not_a_traceback(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(FIXABLE)
+
+    def denied(*args, **kwargs):  # simulated: the suite may run as root
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    code, err = _fix("net.py")
+    assert code == 1 and "not fixed: cannot write" in err and "Permission denied" in err
+    assert (tmp_path / "net.py").read_text() == FIXABLE
+
+
+def test_fix_uses_a_unique_temporary_file_and_keeps_the_mode(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "net.py"
+    path.write_text(FIXABLE)
+    path.chmod(0o751)
+    (tmp_path / ".net.py.layerlint-fix").mkdir()  # a fixed name would collide
+    _fix("net.py")
+    assert _is_fixed(path.read_bytes()) and path.stat().st_mode & 0o777 == 0o751
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".net.py.layerlint-fix", "net.py"]
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n"])
+@pytest.mark.parametrize("final", ["", "\n", "\n\n"])
+def test_fix_keeps_line_endings_exactly(tmp_path, monkeypatch, newline, final):
+    monkeypatch.chdir(tmp_path)
+    data = FIXABLE.rstrip("\n") + final
+    (tmp_path / "lf.py").write_text(data)
+    (tmp_path / "net.py").write_bytes(data.replace("\n", newline).encode())
+    _fix("lf.py", "net.py")
+    with_lf = (tmp_path / "lf.py").read_text()
+    assert _is_fixed(with_lf.encode()) and with_lf.endswith(")" + final)
+    assert (tmp_path / "net.py").read_bytes() == with_lf.replace("\n", newline).encode()
+
+
+def test_baseline_in_a_missing_folder_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(DROPOUT_BN)
+    code, _, err = _run("--baseline", "nowhere/base.json", "net.py")
+    assert code == 2 and "cannot write baseline nowhere/base.json" in err
+
+
+def test_a_file_name_with_a_newline_cannot_forge_an_output_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name = "a\n::error file=x.py::forged\u2028.py"
+    (tmp_path / name).write_text(DROPOUT_BN)
+    code, out, _ = _run(".")
+    assert code == 1
+    lines = out.splitlines()
+    assert all(line.startswith("a\\n::error file=x.py::forged\\u2028.py:5:5: LL1")
+               for line in lines[:-1]) and len(lines) == 3
+    code, out, _ = _run("--format", "github", ".")
+    lines = out.rstrip("\n").split("\n")  # the runner reads lines split at \n
+    assert len(lines) == 2 and all(line.startswith("::warning file=a%0A%3A%3Aerror ")
+                                   for line in lines)
+    code, report = _json(".")
+    assert {f["path"] for f in report} == {name}
+    code, out, _ = _run("--format", "sarif", ".")
+    uri = json.loads(out)["runs"][0]["results"][0]["locations"][0]["physicalLocation"][
+        "artifactLocation"]["uri"]
+    from urllib.parse import unquote
+
+    assert uri.isprintable() and uri.startswith("a%0A%3A%3Aerror") and unquote(uri) == name

@@ -268,6 +268,9 @@ def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str,
     if not result.applied or each_alone:
         return result
     fixed = module.module.visit(_Transformer(arguments, orders, renames, unwraps)).code
+    # LibCST drops a CR-only file's last line breaks: keep the file's own, exactly
+    ending = module.text[len(module.text.rstrip("\r\n")):]
+    fixed = fixed.rstrip("\r\n") + ending
     try:
         ast.parse(fixed)
     except SyntaxError as error:  # never write code that does not parse
