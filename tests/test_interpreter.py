@@ -195,3 +195,39 @@ def test_arithmetic_is_bounded(tmp_path, spelling, source):
     result = check_paths([path], select_rules(["LL1"]))
     assert not result.internal_errors
     assert [f.code for f in result.findings] == ["LL101"]
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.3), nn.BatchNorm1d(4))\n",
+     ["LL101"]),
+    ("model = Sequential([Dense(8), Dropout(0.3), BatchNormalization()])\n", ["LL101"]),
+    # a name defined in the file is the file's own, not the framework's
+    ("class Dropout:\n    pass\n"
+     "model = Sequential([Dense(8), Dropout(0.3), BatchNormalization()])\n", []),
+])
+def test_a_snippet_without_imports_is_analysed_when_its_names_are_unambiguous(
+        tmp_path, source, expected):
+    path = tmp_path / "snippet.py"
+    path.write_text(source)
+    result = check_paths([path], select_rules(["LL101"]))
+    assert [f.code for f in result.findings] == expected
+
+
+def test_a_tuple_of_unknown_length_keeps_the_producers_of_its_tensors(tmp_path):
+    path = tmp_path / "attn.py"
+    path.write_text(textwrap.dedent("""
+        import torch.nn as nn
+        class Attn(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.drop = nn.Dropout(0.1)
+                self.to_q = nn.Linear(dim, dim)
+                self.to_kv = nn.Linear(dim, dim * 2)
+                self.bn = nn.BatchNorm1d(dim)
+            def forward(self, x):
+                x = self.drop(x)
+                q, k, v = (self.to_q(x), *self.to_kv(x).chunk(2, dim=1))
+                return self.bn(v)
+    """))
+    result = check_paths([path], select_rules(["LL101"]))
+    assert [(f.code, f.location.line) for f in result.findings] == [("LL101", 6)]

@@ -212,6 +212,9 @@ class Interpreter:
         star = self.star_name(mod, name)
         if star is not None:
             return star
+        implicit = self.implicit_name(name)
+        if implicit is not None:  # a snippet that never imports it
+            return QualName(implicit)
         # an undefined name (a star import we cannot read, a typo) is not a builtin
         return QualName(f"builtins.{name}") if name in _BUILTINS else UNKNOWN
 
@@ -236,6 +239,8 @@ class Interpreter:
         found = resolve_import(mod, name, self.project)
         if found is None:
             return QualName(name)
+        if isinstance(found, str):  # re-exported by a project module
+            return QualName(found)
         target, local = found
         definition = target.definitions[local]
         if isinstance(definition, cst.ClassDef):
@@ -308,7 +313,7 @@ class Interpreter:
             if stmt.finalbody is not None:
                 self.run_block(stmt.finalbody.body, frame)
         elif isinstance(stmt, cst.FunctionDef):
-            frame.env[stmt.name.value] = Function(stmt, frame.mod)
+            frame.env[stmt.name.value] = Function(stmt, frame.mod, closure=frame.env)
         elif isinstance(stmt, cst.ClassDef):
             frame.env[stmt.name.value] = ClassRef(stmt, frame.mod)
 
@@ -483,7 +488,10 @@ class Interpreter:
         """``a, b = value`` and ``a, *rest, b = value``."""
         star = next((i for i, el in enumerate(elements) if isinstance(el, cst.StarredElement)),
                     None)
-        items = value.items if isinstance(value, ListValue) else None
+        if isinstance(value, Instance) and value.seq_items is not None:
+            value = value.seq_items
+        # ``for attn, ff in self.layers``: a pair of modules unpacks like a tuple
+        items = value.items if isinstance(value, (ListValue, Seq, ModList)) else None
         if items is not None and star is None and len(items) == len(elements):
             for element, item in zip(elements, items):
                 self.bind(element.value, item, frame)
@@ -497,8 +505,11 @@ class Interpreter:
             for element, item in zip(elements[star + 1:], items[len(items) - after:]):
                 self.bind(element.value, item, frame)
             return
-        # unpacking a tensor (``q, k, v = x.chunk(3)``) keeps its producers
-        fill = value if isinstance(value, Tensor) else UNKNOWN
+        # unpacking a tensor (``q, k, v = x.chunk(3)``), or a tuple whose length is not
+        # known (``q, k, v = (self.to_q(x), *self.to_kv(x).chunk(2))``), keeps the
+        # producers of the tensors in it
+        fill = value if isinstance(value, Tensor) else (
+            union([value]) or UNKNOWN) if isinstance(value, ListValue) else UNKNOWN
         for element in elements:
             target = element.value
             if isinstance(element, cst.StarredElement):
@@ -1246,6 +1257,8 @@ class Interpreter:
         zero_defaults: set[str] = set()
         env = self.bind_parameters(func, args, kwargs, configurable or OPEN_KWARGS in kwargs,
                                    zero_defaults)
+        if func.closure:  # a nested function sees the names of the one that defined it
+            env = {**func.closure, **env}
         local = Frame(func.mod, env, self_=func.bound or None, cls=func.cls,
                       builder=frame.builder, condition=frame.condition, prefix=frame.prefix,
                       depth=frame.depth + 1, zero_defaults=frozenset(zero_defaults),
@@ -1504,6 +1517,11 @@ class Interpreter:
         """Whether ``owner.x = value`` here sets a module attribute (in ``forward`` it
         only caches a tensor on ``self``)."""
         return frame.builder is None or frame.self_ is None or owner is not frame.self_
+
+    def implicit_name(self, name: str) -> str | None:
+        """The framework name an undefined name can only mean (``nn`` in a snippet
+        without imports), or None."""
+        return None
 
     def knows_name(self, qualified: str) -> bool:
         """Whether a star import brings this framework name (plugins know their names)."""

@@ -22,11 +22,15 @@ from layerlint.ir import LayerGraph, Location
 
 __all__ = ["PythonModule", "load_graphs", "parse_python"]
 
-# Which source frontend reads a file that mentions which framework (a byte scan);
-# a file that mentions none is skipped without parsing.
-_FRONTENDS = ((b"torch", "layerlint.frontends.python.torch"),
-              (b"keras", "layerlint.frontends.python.keras"))
-_FRAMEWORK_MARKERS = tuple(marker for marker, _ in _FRONTENDS)
+# Which framework plugin reads a file, by a byte scan: a file that mentions a
+# framework, or uses its names without naming it (a snippet without imports, a model
+# file that takes ``nn`` or its layers from a project module by a star import).
+# A file that matches none is skipped without parsing.
+_FRONTENDS = (
+    ((b"torch", b"nn.Module", b"nn.Sequential"), "layerlint.frontends.python.torch"),
+    ((b"keras", b"Sequential(", b"Dense(", b"Conv2D("), "layerlint.frontends.python.keras"),
+)
+
 
 # Prefixes canonicalised to one spelling, in one place.
 _CANONICAL_PREFIXES = (
@@ -382,28 +386,31 @@ def parse_python(path: Path, project: Project, data: bytes | None = None) -> Pyt
 
 
 def resolve_import(origin: PythonModule, qualified: str,
-                   project: Project) -> tuple[PythonModule, str] | None:
+                   project: Project) -> tuple[PythonModule, str] | str | None:
     """Find the project file and top-level name a qualified name refers to, by path.
 
     ``.blocks.BasicBlock`` (relative) is resolved against the importing file's folder;
     ``models.blocks.BasicBlock`` (absolute) against each ancestor folder in turn.
-    Nothing is imported.
+    A name a project module only imports (``from model import nn``, where model.py
+    has ``import torch.nn as nn``) resolves to that name (``torch.nn``). Nothing is
+    imported.
     """
     key = ("import", origin.path, qualified)
     if key not in project.cache:
         with project.recording() as probed:
             found = _resolve_import(origin, qualified, project)
-        project.cache[key] = ((found[0].path, found[1]) if found else None, frozenset(probed))
+        project.cache[key] = (found if isinstance(found, str) or found is None else
+                              (found[0].path, found[1]), frozenset(probed))
     target, probed = project.cache[key]  # type: ignore[misc]
     project.depend(probed)  # the result cache's key, also when the lookup was cached
-    if target is None:
-        return None
+    if target is None or isinstance(target, str):
+        return target
     path, name = target  # type: ignore[misc]
     return parse_python(path, project), name
 
 
 def _resolve_import(origin: PythonModule, qualified: str,
-                    project: Project) -> tuple[PythonModule, str] | None:
+                    project: Project) -> tuple[PythonModule, str] | str | None:
     module_part, _, name = qualified.rpartition(".")
     if not name:
         return None
@@ -434,7 +441,10 @@ def _resolve_import(origin: PythonModule, qualified: str,
                 return target, name
             reexport = target.aliases.get(name)  # ``from .blocks import Block`` in __init__
             if reexport and reexport != qualified:
-                return resolve_import(target, reexport, project)
+                found = resolve_import(target, reexport, project)
+                if found is None and not reexport.startswith("."):
+                    return canonical(reexport)  # a name from outside the project
+                return found
             return None
     return None
 
@@ -445,12 +455,12 @@ def load_graphs(path: Path, project: Project, data: bytes | None = None) -> list
         data = path.read_bytes() if path.exists() else None
     if data is None:
         raise InputError("No such file or directory")
-    if not any(marker in data for marker in _FRAMEWORK_MARKERS):
+    frontends = [name for markers, name in _FRONTENDS
+                 if any(marker in data for marker in markers)]
+    if not frontends:
         return []
     module = parse_python(path, project, data)
     graphs: list[LayerGraph] = []
-    for marker, frontend in _FRONTENDS:
-        if marker in data:
-            builder = importlib.import_module(frontend)
-            graphs.extend(builder.build_graphs(module, project))
+    for frontend in frontends:
+        graphs.extend(importlib.import_module(frontend).build_graphs(module, project))
     return graphs

@@ -155,6 +155,7 @@ class Function(Value):
     mod: PythonModule
     bound: Instance | None = None
     cls: ClassRef | None = None  # the class whose method this is (for super())
+    closure: dict[str, Value] | None = None  # the names of the function that defined it
 
 
 @dataclass(eq=False)

@@ -196,6 +196,12 @@ class KerasInterpreter(Interpreter):
         return Const(None)
 
     # -- calls ------------------------------------------------------------------------------
+    def implicit_name(self, name: str) -> str | None:
+        if name in ("keras", "layers", "Sequential", "Model", "Input"):
+            return {"keras": "keras", "layers": "keras.layers"}.get(name, f"keras.{name}")
+        candidate = f"keras.layers.{name}"
+        return candidate if name[:1].isupper() and self.knows_name(candidate) else None
+
     def knows_name(self, qualified: str) -> bool:
         return qualified.startswith("keras.") and (
             lookup(qualified).kind is not Kind.OPAQUE or qualified in _KNOWN

@@ -68,8 +68,9 @@ def _may_build_models(mod: PythonModule, func: cst.FunctionDef,
     return any(name + "(" in text for name in names)
 
 
-def _is_model_value(value: Value) -> bool:
-    return isinstance(value, Seq) or (isinstance(value, Instance) and not value.open)
+def _is_model_value(interpreter: TorchInterpreter, value: Value) -> bool:
+    return isinstance(value, Seq) or (isinstance(value, Instance) and not value.open
+                                      and interpreter.is_module_class(value.cls))
 
 
 def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
@@ -105,44 +106,50 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
     # 2. Sequentials and model instances bound by plain code (module level, functions)
     def discovered(role: Role) -> Callable[[str, Value], None]:
         def on_bind(name: str, value: Value) -> None:
-            if _is_model_value(value):
+            if _is_model_value(interpreter, value):
                 model_graph(name, value, role, None, name)
         return on_bind
 
-    def run_plain_code() -> None:
-        top = Frame(mod, {}, on_bind=discovered(Role.MODEL))
-        body = [s for s in mod.module.body if not isinstance(s, (cst.ClassDef, cst.FunctionDef))]
-        interpreter.run_body(body, top)
-        for node in mod.definitions.values():
-            if isinstance(node, cst.FunctionDef) and _may_build_models(mod, node, classes):
-                func = Function(node, mod)
-                frame = Frame(mod, interpreter.bind_parameters(func, [], {}, configurable=True),
-                              on_bind=discovered(Role.MODEL))
-                interpreter.stack.append(node)
-                try:
-                    interpreter.run_body(node.body.body, frame)
-                finally:
-                    interpreter.stack.pop()
-                for value in frame.returns:
-                    if _is_model_value(value):
-                        model_graph(node.name.value, value, Role.UNKNOWN, None,
-                                    node.name.value + "()")
+    def builder_function(node: cst.FunctionDef) -> None:
+        func = Function(node, mod)
+        frame = Frame(mod, interpreter.bind_parameters(func, [], {}, configurable=True),
+                      on_bind=discovered(Role.MODEL))
+        interpreter.stack.append(node)
+        try:
+            interpreter.run_body(node.body.body, frame)
+        finally:
+            interpreter.stack.pop()
+        for value in frame.returns:
+            if _is_model_value(interpreter, value):
+                model_graph(node.name.value, value, Role.UNKNOWN, None, node.name.value + "()")
 
-    interpreter.analyse("<module>", run_plain_code)
-    if interpreter.notes:  # a limit hit in plain code: say so, on a graph of its own
+    # plain code: the module's statements, then each function that may build a model,
+    # each on a budget of its own
+    plain_notes: list[str] = []
+    body = [s for s in mod.module.body if not isinstance(s, (cst.ClassDef, cst.FunctionDef))]
+    top = Frame(mod, {}, on_bind=discovered(Role.MODEL))
+    interpreter.analyse("<module>", lambda: interpreter.run_body(body, top))
+    plain_notes.extend(interpreter.notes)
+    for node in mod.definitions.values():
+        if isinstance(node, cst.FunctionDef) and _may_build_models(mod, node, classes):
+            interpreter.analyse(node.name.value, lambda node=node: builder_function(node))
+            plain_notes.extend(interpreter.notes)
+    if plain_notes:  # a limit hit in plain code: say so, on a graph of its own
         notes = GraphBuilder("<module>", mod.display, interpreter.frontend,
                              interpreter.typer)
-        notes.notes.extend(interpreter.notes)
+        notes.notes.extend(dict.fromkeys(plain_notes))
         pending.append((notes, (), None, Role.UNKNOWN))
     training = _training_graphs(mod, interpreter, classes)
 
     graphs = []
     for builder, outputs, cls, role in pending:
         if cls is not None:
-            if cls in interpreter.top_level_classes:
-                role = Role.MODEL
-            elif cls in interpreter.submodule_classes:
+            # a class nested in another module or container is a block, even when plain
+            # code builds it (``def make_block(d): return nn.Sequential(Proj(d), ...)``)
+            if cls in interpreter.submodule_classes:
                 role = Role.BLOCK
+            elif cls in interpreter.top_level_classes:
+                role = Role.MODEL
             elif _MODEL_NAME.search(cls.name.value) or _has_class_scores(builder.layers):
                 role = Role.MODEL
         graphs.append(builder.build(outputs, role))
@@ -207,12 +214,26 @@ def _training_graphs(mod: PythonModule, interpreter: TorchInterpreter,
         if any(layer.kind is Kind.LOSS for layer in builder.layers):
             graphs.append(builder.build((), Role.UNKNOWN))
 
+    def parameters(func: Function) -> dict[str, Value]:
+        """Parameters left unknown, but a parameter annotated with a model class
+        (``def step(model: Net, x, y)``) is that model."""
+        env = interpreter.bind_parameters(func, [], {})
+        params = func.node.params
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            name = param.name.value
+            if env.get(name) is UNKNOWN and param.annotation is not None:
+                cls = interpreter.eval(param.annotation.annotation, Frame(func.mod, {}))
+                if isinstance(cls, ClassRef) and interpreter.is_module_class(cls):
+                    env[name] = interpreter.analyse(name, lambda cls=cls: interpreter.instantiate(
+                        cls, [], {}, Frame(func.mod, {}), configurable=True)) or UNKNOWN
+        return env
+
     top = [s for s in mod.module.body if not isinstance(s, (cst.ClassDef, cst.FunctionDef))]
     run("<module>", top, {})
     for node in mod.definitions.values():
         if isinstance(node, cst.FunctionDef) and not is_evaluation(node, mod):
-            env = interpreter.bind_parameters(Function(node, mod), [], {})
-            run(node.name.value, list(node.body.body), env, node=node)
+            run(node.name.value, list(node.body.body), parameters(Function(node, mod)),
+                node=node)
     for cls_node in classes:
         if not isinstance(cls_node.body, cst.IndentedBlock):
             continue
@@ -222,12 +243,14 @@ def _training_graphs(mod: PythonModule, interpreter: TorchInterpreter,
         if not methods:
             continue
         ref = ClassRef(cls_node, mod)
-        instance = interpreter.analyse(node.name.value, lambda ref=ref: interpreter.instantiate(
-            ref, [], {}, Frame(mod, {}), configurable=True))
+        # a trainer built by the file's own code holds the real model (``Trainer(net)``)
+        instance = next(iter(interpreter.constructed.get(cls_node, ())), None) or \
+            interpreter.analyse(cls_node.name.value, lambda ref=ref: interpreter.instantiate(
+                ref, [], {}, Frame(mod, {}), configurable=True))
         if not isinstance(instance, Instance):
             continue
         for method in methods:
-            env = interpreter.bind_parameters(Function(method, mod, instance, ref), [], {})
-            run(f"{cls_node.name.value}.{method.name.value}", list(method.body.body), env,
-                self_=instance, cls=ref, node=method)
+            run(f"{cls_node.name.value}.{method.name.value}", list(method.body.body),
+                parameters(Function(method, mod, instance, ref)), self_=instance, cls=ref,
+                node=method)
     return graphs

@@ -58,6 +58,10 @@ _SCALAR_METHODS = frozenset(
 )
 
 
+# Names a snippet uses without importing them, which can only mean one thing.
+_IMPLICIT = {"nn": "torch.nn", "F": "torch.nn.functional", "torch": "torch"}
+
+
 def kind_of(op: str) -> Kind:
     return VOCABULARY.get(op, _INPUT).kind
 
@@ -72,6 +76,8 @@ class TorchInterpreter(Interpreter):
     def __init__(self, project: Project, limits: Limits | None = None) -> None:
         super().__init__(project, limits)
         self.submodule_classes: set[cst.ClassDef] = set()  # classes used inside a module
+        # instances the file's plain code builds with arguments, by class
+        self.constructed: dict[cst.ClassDef, list[Instance]] = {}
         self.top_level_classes: set[cst.ClassDef] = set()  # instantiated by plain code
         # Training code: a loss is only a training loss outside ``torch.no_grad()``
         # blocks, evaluation functions and ``model.eval()``.
@@ -96,10 +102,28 @@ class TorchInterpreter(Interpreter):
 
     def construct(self, cls: ClassRef, args: list[Value], kwargs: dict[str, Value],
                   node: cst.Call, frame: Frame) -> Value:
+        inside_module = any(isinstance(n, cst.ClassDef) for n in self.stack)
         if frame.builder is None:
-            inside_module = any(isinstance(n, cst.ClassDef) for n in self.stack)
             (self.submodule_classes if inside_module else self.top_level_classes).add(cls.node)
-        return self.instantiate(cls, args, kwargs, frame, node=node)
+        instance = self.instantiate(cls, args, kwargs, frame, node=node)
+        if not inside_module and isinstance(instance, Instance) and not instance.open:
+            self.constructed.setdefault(cls.node, []).append(instance)
+        return instance
+
+    def consume(self, value: Value) -> None:
+        super().consume(value)
+        self.nested(value)
+
+    def nested(self, value: Value) -> None:
+        """Instances inside a container are parts of a bigger model."""
+        for item in self.flatten([value]):
+            if isinstance(item, Instance):
+                self.submodule_classes.add(item.cls.node)
+
+    def set_attr(self, instance: Instance, name: str, value: Value, frame: Frame) -> None:
+        super().set_attr(instance, name, value, frame)
+        if self.is_module_class(instance.cls):
+            self.nested(value)
 
     def framework_super(self, instance: Instance, method: str, args: list[Value],
                         kwargs: dict[str, Value], node: cst.Call, frame: Frame) -> Value:
@@ -136,6 +160,9 @@ class TorchInterpreter(Interpreter):
             value.label = name
 
     # -- calls ----------------------------------------------------------------------------
+    def implicit_name(self, name: str) -> str | None:
+        return _IMPLICIT.get(name)
+
     def knows_name(self, qualified: str) -> bool:
         return qualified in VOCABULARY or qualified.startswith("torch.nn.")
 
@@ -154,6 +181,7 @@ class TorchInterpreter(Interpreter):
             items = self.iterate(source) if not isinstance(source, ListValue) else source.items
             names = source.names if isinstance(source, ListValue) and source.names else [
                 str(i) for i in range(len(items))]
+            self.nested(ListValue(list(items)))
             return ModList(list(items), list(names))
         if name in _MODULE_WRAPPERS and args and is_module(args[0]):
             return args[0]
