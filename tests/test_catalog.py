@@ -34,6 +34,8 @@ CATALOG = {
     "LL201": ("softmax-before-cross-entropy", True),
     "LL202": ("double-sigmoid", True),
     "LL203": ("sigmoid-then-bce", True),
+    "LL205": ("softmax-into-nll-loss", True),
+    "LL206": ("single-unit-softmax", True),
     "LL301": ("batchnorm-momentum-convention", True),
     "LL302": ("dropout-rate-out-of-range", True),
 }
@@ -227,6 +229,14 @@ def test_vocabulary_pools():
     wrong = {name: lookup(name) for name, pool in POOL.items()
              if lookup(name).kind is not Kind.POOL or lookup(name).pool != pool}
     assert not wrong
+
+
+def test_vocabulary_log_is_an_opaque_function():
+    # LL209 names the log; every other rule still sees an opaque layer
+    for name in ("torch.log", "torch.Tensor.log", "keras.ops.log", "tensorflow.math.log",
+                 "onnx::Log"):
+        assert (lookup(name).kind, lookup(name).function) == (Kind.OPAQUE, "log"), name
+    assert lookup("torch.exp").function is None
 
 
 def test_unknown_names_are_opaque():

@@ -90,7 +90,10 @@ def test_add_chain_through_helper_receiving_the_model(graphs):
             return model
     """)
     graph = found["model"]
-    assert chain(graph) == ["Dense", "BatchNormalization", "ReLU"] * 3 + ["Dense", "sigmoid"]
+    # the compiled loss, named by a string, follows the output
+    assert chain(graph) == ["Dense", "BatchNormalization", "ReLU"] * 3 + [
+        "Dense", "sigmoid", "BinaryCrossentropy"]
+    assert graph.layers[-1].info.expects == "binary_probs_clipped"
     assert graph.role is Role.MODEL
     assert [lay.attrs["use_bias"] for lay in graph.of_kind(Kind.WEIGHTED)] == [
         False, False, False, True]

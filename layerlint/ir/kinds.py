@@ -9,6 +9,7 @@ algebraic traits the ordering rules need.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -102,8 +103,13 @@ class OpInfo:
     pool: str | None = None  # for POOL: "max", "avg", "lp", "adaptive_max", "adaptive_avg"
     log: bool = False  # for SOFTMAX: log-softmax
     # for LOSS: what the loss expects as input:
-    # "logits", "log_probs", "probs", "binary_logits", "binary_probs"
+    # "logits", "log_probs", "probs", "binary_logits", "binary_probs", and
+    # "binary_probs_clipped" (probabilities clipped to [eps, 1 - eps] before the log, as
+    # Keras does: stable after a sigmoid, unlike torch's BCELoss)
     expects: str | None = None
+    # for OPAQUE: an elementwise function that some rules name ("log", for LL209);
+    # every other rule sees an opaque layer, as before
+    function: str | None = None
 
     @property
     def traits(self) -> ActivationTraits | None:
@@ -192,6 +198,8 @@ def _entries() -> dict[str, OpInfo]:
     add(f"{nn}BCEWithLogitsLoss {F}binary_cross_entropy_with_logits",
         OpInfo(Kind.LOSS, expects="binary_logits"))
     add(f"{nn}BCELoss {F}binary_cross_entropy", OpInfo(Kind.LOSS, expects="binary_probs"))
+    add("torch.log torch.log_ torch.Tensor.log torch.Tensor.log_",
+        OpInfo(Kind.OPAQUE, function="log"))
 
     # --- Keras (canonical prefix keras.layers.) ---------------------------------------
     kl = "keras.layers."
@@ -244,6 +252,7 @@ def _entries() -> dict[str, OpInfo]:
         "keras.ops.cast tensorflow.reshape tensorflow.squeeze tensorflow.expand_dims "
         "tensorflow.transpose tensorflow.identity tensorflow.cast", OpInfo(Kind.SHAPE))
     add("tensorflow.nn.dropout", OpInfo(Kind.DROPOUT))
+    add("keras.ops.log tensorflow.math.log tensorflow.log", OpInfo(Kind.OPAQUE, function="log"))
     add("torch.dropout torch.dropout_ torch.alpha_dropout torch.feature_alpha_dropout "
         "torch.feature_dropout", OpInfo(Kind.DROPOUT))
 
@@ -275,10 +284,43 @@ def _entries() -> dict[str, OpInfo]:
     add("onnx::LogSoftmax", OpInfo(Kind.SOFTMAX, log=True))
     add("onnx::SoftmaxCrossEntropyLoss", OpInfo(Kind.LOSS, expects="logits"))
     add("onnx::NegativeLogLikelihoodLoss", OpInfo(Kind.LOSS, expects="log_probs"))
+    add("onnx::Log", OpInfo(Kind.OPAQUE, function="log"))
     return table
 
 
 VOCABULARY: dict[str, OpInfo] = _entries()
+
+# LL208: softmax ops whose axis PyTorch picks from the input's rank when ``dim`` is
+# omitted (torch.softmax and Tensor.softmax require it: omitting it is a TypeError).
+IMPLICIT_SOFTMAX_DIM = frozenset(
+    f"torch.nn.{n}" for n in ("Softmax", "LogSoftmax", "Softmin", "functional.softmax",
+                              "functional.log_softmax", "functional.softmin"))
+
+# LL206: the attribute holding a weighted layer's number of output units, and the axis
+# those units lie on (torch convolutions are channels-first; Keras is channels-last).
+OUTPUT_UNITS: dict[str, tuple[str, int]] = {
+    "torch.nn.Linear": ("out_features", -1), "torch.nn.LazyLinear": ("out_features", -1),
+    "torch.nn.Bilinear": ("out_features", -1),
+    **{f"torch.nn.{lazy}Conv{d}d": ("out_channels", 1) for d in (1, 2, 3)
+       for lazy in ("", "Lazy")},
+    "keras.layers.Dense": ("units", -1),
+    **{f"keras.layers.{conv}{d}D": ("filters", -1) for d in (1, 2, 3)
+       for conv in ("Conv", "Convolution")},
+}
+
+
+def softmax_axis(op: str, attrs: Mapping[str, object]) -> object:
+    """The axis a softmax layer normalises over: an int, None when PyTorch picks it
+    from the input's rank (LL208), or the attribute as given (unresolved)."""
+    for key in ("dim", "axis"):
+        if key in attrs:
+            return attrs[key]
+    if op in IMPLICIT_SOFTMAX_DIM:
+        return None
+    if op == "torch.nn.Softmax2d":
+        return -3
+    return -1  # Keras and ONNX (opset >= 13) default to the last axis
+
 
 _OPAQUE = OpInfo(Kind.OPAQUE)
 

@@ -54,6 +54,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         (r"^keras\.layers\.BatchNormalization$",
          ("axis", "momentum", "epsilon", "center", "scale")),
         (r"^keras\.layers\.Activation$", ("activation",)),
+        (r"^keras\.layers\.Softmax$", ("axis",)),
         (r"^keras\.layers\.ReLU$", ("max_value", "negative_slope", "threshold")),
         (r"^keras\.layers\.LeakyReLU$", ("negative_slope",)),
         (r"^keras\.layers\.ELU$", ("alpha",)),

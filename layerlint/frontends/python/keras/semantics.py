@@ -51,16 +51,19 @@ _LABEL_WIDTH = 48
 _TIGHT = re.compile(r"(?<=[(\[{]) |\s(?=[)\]}])")
 _TRAILING_COMMA = re.compile(r",\s*([)\]}])")
 # Loss classes given to ``compile(loss=...)``: what their input is, with
-# ``from_logits=True`` and without. A binary loss without it records no expectation:
-# after a sigmoid that is the Keras idiom (the TensorFlow backend recovers the
-# logits from the sigmoid op), not torch's BCELoss pitfall.
-_LOSSES: dict[str, tuple[str, str | None]] = {
+# ``from_logits=True`` and without. A binary loss without it expects clipped
+# probabilities: after a sigmoid that is the Keras idiom (the TensorFlow backend
+# recovers the logits from the sigmoid op), not torch's BCELoss pitfall (LL203).
+_LOSSES: dict[str, tuple[str, str]] = {
     "CategoricalCrossentropy": ("logits", "probs"),
     "SparseCategoricalCrossentropy": ("logits", "probs"),
     "CategoricalFocalCrossentropy": ("logits", "probs"),
-    "BinaryCrossentropy": ("binary_logits", None),
-    "BinaryFocalCrossentropy": ("binary_logits", None),
+    "BinaryCrossentropy": ("binary_logits", "binary_probs_clipped"),
+    "BinaryFocalCrossentropy": ("binary_logits", "binary_probs_clipped"),
 }
+# ``compile(loss="...")`` names of those losses (never from logits).
+_LOSS_NAMES = {name: cls for cls in _LOSSES for name in (
+    cls, re.sub(r"(?<!^)(?=[A-Z])", "_", cls).lower())}
 
 
 def short(text: str) -> str:
@@ -296,6 +299,13 @@ class KerasInterpreter(Interpreter):
                          ) -> Value | None:
         if method == "compile" and isinstance(owner, (GraphModel, Instance, Seq)):
             loss = kwargs.get("loss", args[1] if len(args) > 1 else None)
+            if isinstance(loss, Const) and isinstance(loss.value, str) and \
+                    loss.value in _LOSS_NAMES:
+                # a loss named by a string: located at the ``compile`` call
+                cls = _LOSS_NAMES[loss.value]
+                loss = LayerSpec(f"keras.losses.{cls}", {"from_logits": False},
+                                 frame.mod.location(node, frame.stmt), f'"{loss.value}"',
+                                 info=OpInfo(Kind.LOSS, expects=_LOSSES[cls][1]))
             loss = loss if isinstance(loss, LayerSpec) else None
             if isinstance(owner, Seq):
                 owner.compiled = True
@@ -393,8 +403,12 @@ class KerasInterpreter(Interpreter):
             else:
                 attrs["use_bias"] = True
                 attr("use_bias", "use_bias")
+            attr("units", "units")  # LL206: a one-unit layer
+            attr("filters", "filters")
             spec.activation = self.activation_of(params.get("activation"),
                                                  exprs.get("activation"), frame)
+        elif cls == "Softmax":
+            attr("axis", "axis")
         elif cls == "Activation":
             act = self.activation_of(params.get("activation"), exprs.get("activation"), frame)
             if act is None:

@@ -1,0 +1,3 @@
+from layerlint.rules.ll206_single_unit_softmax.rule import SingleUnitSoftmax
+
+RULE = SingleUnitSoftmax
