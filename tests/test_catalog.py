@@ -36,6 +36,8 @@ CATALOG = {
     "LL203": ("sigmoid-then-bce", True),
     "LL205": ("softmax-into-nll-loss", True),
     "LL206": ("single-unit-softmax", True),
+    "LL208": ("implicit-softmax-dim", True),
+    "LL209": ("log-of-softmax", True),
     "LL301": ("batchnorm-momentum-convention", True),
     "LL302": ("dropout-rate-out-of-range", True),
 }
