@@ -1,0 +1,145 @@
+"""The output-head and loss rules of the second round (LL204-LL210, LL110): the
+multi-file fixture projects, the fixes as a user applies them, and the look-alikes
+that must stay silent."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from layerlint.cli import cli
+from layerlint.engine import check_paths
+from layerlint.registry import select_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+HEAD_RULES = ["LL205", "LL206", "LL208", "LL209"]
+_MARKER = re.compile(r"#\s*error:\s*(LL\d{3}(?:\s*,\s*LL\d{3})*)")
+HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+
+
+def _markers(files: list[Path]) -> set[tuple[str, int, str]]:
+    found = set()
+    for path in files:
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            match = _MARKER.search(line)
+            if match:
+                found.update((path.name, number, code.strip())
+                             for code in match.group(1).split(","))
+    return found
+
+
+def _findings(paths: list[Path], select: list[str]) -> set[tuple[str, int, str]]:
+    result = check_paths(paths, select_rules(select))
+    assert not result.internal_errors
+    return {(Path(f.location.path).name, f.location.line, f.code) for f in result.findings}
+
+
+def test_torch_project_hits_exactly_its_markers(monkeypatch):
+    # logits in models.py, losses in train.py; every rule of the project is marked,
+    # and the look-alikes (an inference softmax, attention pooling over a Linear(h, 1),
+    # log_softmax into NLLLoss) stay silent under every rule
+    monkeypatch.chdir(FIXTURES / "torch")
+    files = sorted(Path("heads_project").glob("*.py"))
+    expected = _markers(files)
+    assert {code for _, _, code in expected} == set(HEAD_RULES)
+    assert _findings([Path("heads_project")], ["ALL"]) == expected
+
+
+def _run(tmp_path: Path, code: str, *args: str) -> tuple[int, str, str]:
+    path = tmp_path / "script.py"
+    path.write_text(HEADER + textwrap.dedent(code))
+    result = CliRunner().invoke(cli, ["check", "--no-cache", *args, str(path)])
+    return result.exit_code, result.output, path.read_text()
+
+
+def test_ll205_unsafe_fix_uses_log_softmax(tmp_path):
+    code = """
+        model = nn.Sequential(nn.Linear(8, 4), nn.Softmax(dim=1))
+        for x, y in loader:
+            F.nll_loss(model(x), y).backward()
+            F.nll_loss(torch.softmax(model[0](x), dim=1), y).backward()
+    """
+    status, output, text = _run(tmp_path, code, "--select", "LL205", "--fix")
+    assert status == 1 and "2 fixable with --unsafe-fixes" in output
+    assert "nn.Softmax(dim=1)" in text  # not applied without --unsafe-fixes
+    status, output, text = _run(tmp_path, code, "--select", "LL205", "--unsafe-fixes")
+    assert status == 0, output
+    assert "nn.LogSoftmax(dim=1)" in text
+    assert "F.nll_loss(torch.log_softmax(model[0](x), dim=1), y)" in text
+
+
+def test_ll208_unsafe_fix_adds_dim_minus_one(tmp_path):
+    code = """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 4)
+                self.norm = nn.LogSoftmax()
+
+            def forward(self, x):
+                return self.norm(self.fc(x)), F.softmax(x), F.softmax(x, 1)
+    """
+    status, output, text = _run(tmp_path, code, "--select", "LL208")
+    assert status == 1
+    assert "`self.norm` without `dim`" in output and "`F.softmax` without `dim`" in output
+    assert output.count("LL208") == 2
+    status, output, text = _run(tmp_path, code, "--select", "LL208", "--unsafe-fixes")
+    assert status == 0, output
+    assert "nn.LogSoftmax(dim=-1)" in text
+    assert "F.softmax(x, dim=-1), F.softmax(x, 1)" in text
+
+
+def test_ll209_safe_fix_only_for_a_nested_softmax_call(tmp_path):
+    code = """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 4)
+
+            def forward(self, x):
+                a = torch.log(F.softmax(self.fc(x), dim=1))
+                p = F.softmax(self.fc(x), dim=1)
+                return a, torch.log(p), p
+    """
+    status, output, text = _run(tmp_path, code, "--select", "LL209", "--fix")
+    assert status == 1, output  # the log of a stored softmax is left for the user
+    assert "a = F.log_softmax(self.fc(x), dim=1)" in text
+    assert "return a, torch.log(p), p" in text
+    assert output.count("LL209") == 1
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    # a 1-unit layer followed by sigmoid, and one scored over time (attention)
+    ("nn.Sequential(nn.Linear(8, 1), nn.Sigmoid())", []),
+    ("nn.Sequential(nn.Linear(8, 1), nn.Softmax(dim=-1))", ["LL206"]),
+    ("nn.Sequential(nn.Linear(8, 3), nn.Softmax(dim=-1))", []),
+    # a conv with one output channel: softmax over channels is constant, over space not
+    ("nn.Sequential(nn.Conv2d(8, 1, 1), nn.Softmax(dim=1))", ["LL206"]),
+    ("nn.Sequential(nn.Conv2d(8, 1, 1), nn.Flatten(1), nn.Softmax(dim=1))", []),
+    ("nn.Sequential(nn.Linear(8, n_out), nn.Softmax(dim=-1))", []),
+])
+def test_ll206_reads_units_and_axis(tmp_path, code, expected):
+    path = tmp_path / "model.py"
+    path.write_text(HEADER + f"model = {code}\n")
+    found = check_paths([path], select_rules(["LL206"])).findings
+    assert [f.code for f in found] == expected
+
+
+def test_ll206_keras_one_unit_softmax_message(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text(textwrap.dedent("""
+        import keras
+        from keras import layers
+        model = keras.Sequential([layers.Dense(8, activation="relu"),
+                                  layers.Dense(1), layers.Softmax()])
+    """))
+    (finding,) = check_paths([path], select_rules(["LL206"])).findings
+    assert finding.location.line == 5
+    assert finding.message == (
+        "`Softmax()` normalises over the single unit of `Dense(1)`: its output is "
+        "constantly 1 and no gradient flows; use a sigmoid for one unit")
