@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from layerlint.fix import Fix
 from layerlint.ir import Kind, LayerGraph
+from layerlint.ir.attrs import UNEXPANDED_KWARGS
 from layerlint.ir.kinds import IMPLICIT_SOFTMAX_DIM, softmax_axis
 from layerlint.rule import Example, Finding, Rule
 
@@ -113,7 +114,7 @@ class ImplicitSoftmaxDim(Rule):
         for softmax in graph.of_kind(Kind.SOFTMAX):
             if softmax.op in IMPLICIT_SOFTMAX_DIM and \
                     softmax_axis(softmax.op, softmax.attrs) is None and \
-                    "**" not in softmax.attrs:
+                    UNEXPANDED_KWARGS not in softmax.attrs:
                 yield self.report(softmax, autofix=Fix.set_argument(softmax, "dim", -1,
                                                                    safe=False),
                                   softmax=f"`{softmax.label}`")
