@@ -22,7 +22,7 @@ from pathlib import Path
 
 from layerlint import __version__
 from layerlint.fix import Edit, Fix
-from layerlint.frontends import Project
+from layerlint.frontends import InputError, Project
 from layerlint.ir import Location
 from layerlint.rule import Finding, Related, Rule, Severity
 
@@ -51,6 +51,23 @@ def _fingerprint() -> str:
     return f"{__version__}-{digest.hexdigest()[:16]}"
 
 
+def _content_digest(path: Path) -> str | None:
+    """SHA-256 of what a check reads of the file, None when it cannot be read. For a
+    binary ONNX model that is its structure: never read gigabytes of weights that no
+    finding depends on."""
+    try:
+        if path.suffix == ".onnx":
+            from layerlint.frontends.onnx.reader import structure
+
+            try:
+                return hashlib.sha256(structure(path)).hexdigest()
+            except InputError:
+                return None
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 class ResultCache:
     def __init__(self, root: Path, rules: Sequence[type[Rule]]) -> None:
         self.root = root
@@ -66,10 +83,7 @@ class ResultCache:
         """SHA-256 of a file's bytes (once per run), None when it cannot be read."""
         path = Path(os.path.abspath(path))
         if path not in self._digests:
-            try:
-                self._digests[path] = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                self._digests[path] = None
+            self._digests[path] = _content_digest(path)
         return self._digests[path]
 
     def _entry(self, path: Path) -> Path:
@@ -111,7 +125,7 @@ class ResultCache:
         before the check (a file edited during the run is not stored)."""
         digest = self.digest(path)
         try:
-            if digest is None or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            if digest is None or _content_digest(path) != digest:
                 return
             entry = {
                 "digest": digest,

@@ -229,3 +229,35 @@ def test_project_run_reads_without_onnx(tmp_path):
     path = _vgg_block(tmp_path)
     (graph,) = onnx_model.load_graphs(path, Project([path], str))
     assert _signature(graph) == _signature(_lower(onnx.load(str(path)), str(path)))
+
+
+def test_result_cache_keys_a_model_by_its_structure(tmp_path, monkeypatch):
+    """The cache digests what a check reads: a changed weight is the same result (and
+    its bytes are never read), a changed dropout ratio is checked again."""
+    from layerlint.cache import ResultCache
+
+    monkeypatch.chdir(tmp_path)
+    path = _vgg_block(tmp_path)
+    cache = ResultCache(tmp_path / "cache", all_rules())
+    first = check_paths([path], all_rules(), cache=cache)
+    data = bytearray(path.read_bytes())
+    weight = bytes(np.full((64, 64, 3, 3), 0.25, dtype=np.float32))
+    start = data.index(weight)
+    data[start:start + 4] = np.float32(7.0).tobytes()  # another weight value
+    path.write_bytes(bytes(data))
+
+    def fresh(*args, **kwargs):
+        raise AssertionError("a cached result must be used")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(onnx_model, "load_graphs", fresh)
+        again = check_paths([path], all_rules(), cache=ResultCache(tmp_path / "cache",
+                                                                   all_rules()))
+    assert not again.internal_errors
+    assert [f.message for f in again.findings] == [f.message for f in first.findings]
+    ratio = helper.make_tensor("ratio", TensorProto.FLOAT, [], [0.3]).SerializeToString()
+    path.write_bytes(bytes(data).replace(
+        ratio, helper.make_tensor("ratio", TensorProto.FLOAT, [], [1.0]).SerializeToString()))
+    changed = check_paths([path], all_rules(), cache=ResultCache(tmp_path / "cache",
+                                                                 all_rules()))
+    assert "LL302" in {f.code for f in changed.findings} - {f.code for f in first.findings}

@@ -28,7 +28,7 @@ from typing import Any
 
 from layerlint.frontends import InputError
 
-__all__ = ["MAX_INLINE_ELEMENTS", "proto", "read_model", "tensor_values"]
+__all__ = ["MAX_INLINE_ELEMENTS", "proto", "read_model", "structure", "tensor_values"]
 
 # Tensors with more elements are never decoded (and their payload never read).
 MAX_INLINE_ELEMENTS = 4096
@@ -185,6 +185,21 @@ def _tensor(buf: Any, pos: int, end: int, out: list) -> None:
 
 def read_model(path: Path) -> Any:
     """The file's ModelProto without large tensor payloads; InputError when unreadable."""
+    data = structure(path)
+    model_class = proto().ModelProto
+    try:
+        model = model_class.FromString(data)
+    except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError and others
+        raise InputError(
+            f"not an ONNX model: the protobuf cannot be decoded ({error}); "
+            "the file may be truncated or corrupt") from None
+    sanitise_strings(model)
+    return model
+
+
+def structure(path: Path) -> bytes:
+    """The file's bytes without large tensor payloads: all that ``check`` reads of it
+    (so also what a result cache keys it by); InputError when unreadable or malformed."""
     try:
         with open(path, "rb") as handle:
             info = os.fstat(handle.fileno())
@@ -197,15 +212,7 @@ def read_model(path: Path) -> Any:
                     data = _strip(mapped, info.st_size)
     except OSError as error:
         raise InputError(f"cannot read file: {error.strerror or error}") from None
-    model_class = proto().ModelProto
-    try:
-        model = model_class.FromString(data)
-    except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError and others
-        raise InputError(
-            f"not an ONNX model: the protobuf cannot be decoded ({error}); "
-            "the file may be truncated or corrupt") from None
-    sanitise_strings(model)
-    return model
+    return data
 
 
 def _strip(mapped: mmap.mmap, size: int) -> bytes:
