@@ -96,7 +96,9 @@ def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintRes
     resolver = Resolver(options.overrides, options.config, options.isolated)
     files = _files(paths or [Path(".")], resolver, options.force_exclude)
     fixing = options.fix or options.unsafe_fixes or options.diff
-    hashes = {display_path(f): _digest(f) for f in files} if fixing else {}
+    # Only source files are fixed (never read a model's gigabytes of weights here).
+    hashes = {display_path(f): _digest(f) for f in files
+              if f.suffix == ".py"} if fixing else {}
     settings = {display_path(f): resolver.settings_for(f) for f in files}
     enabled = frozenset().union(*(s.enabled for s in settings.values()))
     rules = [rule for rule in all_rules() if rule.code in enabled]
