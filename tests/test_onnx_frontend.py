@@ -304,6 +304,69 @@ def test_scan_body_is_followed(tmp_path):
     assert relu.id in graph.outputs
 
 
+def _nested_functions(depth: int, calls: int = 2, top_calls: int = 1):
+    """``f<d>`` calls ``f<d-1>`` ``calls`` times; ``f0`` is one Relu: 2**depth Relus."""
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("local", 1)]
+    functions = [helper.make_function("local", "f0", ["x"], ["y"],
+                                      [helper.make_node("Relu", ["x"], ["y"])], opsets)]
+    for d in range(1, depth + 1):
+        names = ["x", *(f"h{c}" for c in range(calls))]
+        nodes = [helper.make_node(f"f{d - 1}", [a], [b], domain="local")
+                 for a, b in zip(names, names[1:])]
+        nodes.append(helper.make_node("Identity", [names[-1]], ["y"]))
+        functions.append(helper.make_function("local", f"f{d}", ["x"], ["y"], nodes, opsets))
+    names = ["x", *(f"t{c}" for c in range(top_calls - 1)), "y"]
+    main = [helper.make_node(f"f{depth}", [a], [b], domain="local", name=f"call{i}")
+            for i, (a, b) in enumerate(zip(names, names[1:]))]
+    graph = helper.make_graph(main, "g", [_value("x")], [_value("y")])
+    return helper.make_model(graph, functions=functions, opset_imports=opsets)
+
+
+def test_function_expansion_is_bounded(tmp_path):
+    """30 levels of two calls would inline 2**30 nodes from a 2 KB file: the call is
+    one opaque layer instead, and LL002 says what was not checked."""
+    path = tmp_path / "nested.onnx"
+    onnx.save(_nested_functions(30), str(path))
+    graph = _graph(path)
+    assert [(layer.op, layer.kind) for layer in graph.layers] == [
+        ("input", Kind.INPUT), ("local::f30", Kind.OPAQUE)]
+    (note,) = graph.notes
+    assert note.startswith("model-local function local.f30 was not expanded at 1 call: "
+                           "expanding it would create more than 20000 nodes")
+
+
+def test_function_calls_expand_until_the_budget(tmp_path, monkeypatch):
+    from layerlint.frontends import onnx_model
+
+    monkeypatch.setattr(onnx_model, "INLINE_BUDGET", 16)
+    path = tmp_path / "calls.onnx"
+    onnx.save(_nested_functions(2, top_calls=5), str(path))  # 7 nodes per call
+    graph = _graph(path)
+    assert len(_by_op(graph, "onnx::Relu")) == 2 * 4  # two calls expanded
+    assert [layer.label for layer in _by_op(graph, "local::f2")] == [
+        "call2", "call3", "call4"]
+    assert graph.notes == ("model-local function local.f2 was not expanded at 3 calls: "
+                           "its 7 nodes would exceed the 16 nodes that all of a model's "
+                           "function calls may expand to; the layers inside were not "
+                           "checked",)
+    callers = [p.label for layer in _by_op(graph, "local::f2")
+               for p in graph.predecessors(layer)]
+    assert callers[0].startswith("call1/") and callers[1:] == ["call2", "call3"]
+
+
+def test_recursive_function_is_ll001(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("local", 1)]
+    loop = helper.make_function("local", "f", ["x"], ["y"], [
+        helper.make_node("Relu", ["x"], ["h"]),
+        helper.make_node("f", ["h"], ["y"], domain="local")], opsets)
+    graph = helper.make_graph([helper.make_node("f", ["x"], ["y"], domain="local")], "g",
+                              [_value("x")], [_value("y")])
+    path = tmp_path / "recursive.onnx"
+    onnx.save(helper.make_model(graph, functions=[loop], opset_imports=opsets), str(path))
+    assert "local.f calls itself" in _ll001(tmp_path, path)
+
+
 def test_unknown_ops_and_declared_domains_are_opaque(tmp_path):
     graph = _text_graph(tmp_path, """
         g (float[N] x) => (float[N] y) {

@@ -79,6 +79,8 @@ _BIAS_INPUT = {"Conv": 2, "ConvTranspose": 2, "Gemm": 2}
 # Data inputs of first-input kinds whose data may come second (a weight may be A or B).
 _DATA_INPUTS = {"MatMul": (0, 1), "Gemm": (0, 1)}
 _FUNCTION_DEPTH = 32
+# Nodes that inlining model-local functions may create in one model (about 2 s).
+INLINE_BUDGET = 20_000
 _EMPTY: tuple[int, ...] = ()
 _KNOWN_OPSET = 20  # the newest opset of the oldest onnx that layerlint supports (1.15)
 
@@ -432,6 +434,9 @@ class _Lowering:
         self.functions = {(f.domain, f.name): (i, f) for i, f in enumerate(model.functions)}
         self.is_text = bool(positions) or path.endswith(".onnxtxt")
         self.scopes = _torch_scopes(model)
+        self.expanded: dict[tuple[str, str], int] = {}  # function -> nodes once inlined
+        self.inlined = 0  # nodes created by inlining so far, out of INLINE_BUDGET
+        self.not_inlined: dict[tuple[str, str], int] = {}  # function -> calls left opaque
 
     # -- entry --------------------------------------------------------------------------
     def run(self) -> LayerGraph:
@@ -476,6 +481,16 @@ class _Lowering:
         if note:
             builder.notes.append(note)
         builder.notes.extend(self.notes)
+        for (domain, name), calls in self.not_inlined.items():
+            size = self.expanded[domain, name]
+            builder.notes.append(
+                f"model-local function {domain}.{name} was not expanded at {calls} "
+                f"call{'s' if calls > 1 else ''}: "
+                + (f"expanding it would create more than {INLINE_BUDGET} nodes"
+                   if size > INLINE_BUDGET else
+                   f"its {size} nodes would exceed the {INLINE_BUDGET} nodes")
+                + " that all of a model's function calls may expand to; the layers "
+                "inside were not checked")
         return builder.build([built[i] for i in dict.fromkeys(outputs) if i in built],
                              role=Role.MODEL)
 
@@ -574,7 +589,10 @@ class _Lowering:
     def _lower_node(self, node: NodeProto, index: int, body: _Body) -> None:
         domain = "" if node.domain in _DEFAULT_DOMAINS else node.domain
         if (node.domain, node.op_type) in self.functions:
-            self._inline_function(node, index, body)
+            if self._may_inline(node, body):
+                self._inline_function(node, index, body)
+            else:
+                self._lower_opaque_call(node, index, body)
             return
         if domain and domain not in self.imported:
             raise InputError(
@@ -974,6 +992,57 @@ class _Lowering:
             raise InputError(f"subgraph output {name!r} of {node.op_type} node "
                              f"{node.name or node.op_type!r} is not produced")
         return list(produced)
+
+    def _may_inline(self, node: NodeProto, body: _Body) -> bool:
+        """Whether inlining this call stays within INLINE_BUDGET for the whole model.
+
+        Each call is inlined in full (its layers are distinct, as the calls are), so
+        nested calls multiply: 30 levels of two calls would be 2**30 nodes. A call made
+        from the main graph is charged its whole expansion (nested calls included) and
+        inlined only if that fits; calls inside an inlined body were charged with it.
+        """
+        if body.key[0] == "function":
+            return True
+        size = self._expanded_size((node.domain, node.op_type), ())
+        if self.inlined + size > INLINE_BUDGET:
+            key = (node.domain, node.op_type)
+            self.not_inlined[key] = self.not_inlined.get(key, 0) + 1
+            return False
+        self.inlined += size
+        return True
+
+    def _expanded_size(self, key: tuple[str, str], active: tuple[tuple[str, str], ...]
+                       ) -> int:
+        """Nodes that inlining function ``key`` creates, its own calls expanded."""
+        if key in self.expanded:
+            return self.expanded[key]
+        if key in active or len(active) >= _FUNCTION_DEPTH:
+            raise InputError(f"model-local function {key[0]}.{key[1]} calls itself"
+                             if key in active else
+                             f"model-local functions call each other more than "
+                             f"{_FUNCTION_DEPTH} levels deep ({key[0]}.{key[1]})")
+        total = 0
+        pending = list(self.functions[key][1].node)
+        while pending:
+            node = pending.pop()
+            callee = (node.domain, node.op_type)
+            total += (self._expanded_size(callee, (*active, key))
+                      if callee in self.functions else 1)
+            pending.extend(sub_node for _, graph in self._subgraphs(node)
+                           for sub_node in graph.node)
+            if total > INLINE_BUDGET:
+                break  # too large already: the exact figure does not matter
+        self.expanded[key] = total
+        return total
+
+    def _lower_opaque_call(self, node: NodeProto, index: int, body: _Body) -> None:
+        """A call left out of the expansion: one opaque layer from its inputs."""
+        sources = [src for name in node.input if name for src in body.lookup(name) or ()]
+        record = self._add(self._record(node, index, body, f"{node.domain}::{node.op_type}",
+                                        OpInfo(Kind.OPAQUE), sources, {})) if sources else None
+        for name in node.output:
+            if name:
+                body.values[name] = (record,) if record is not None else _EMPTY
 
     def _inline_function(self, node: NodeProto, index: int, body: _Body,
                          depth: int = 0) -> None:
