@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layerlint.frontends import SUFFIXES, InputError, Project, load_graphs
-from layerlint.ir import Location
-from layerlint.rule import Finding, Rule, Severity
+from layerlint.ir import LayerGraph, Location
+from layerlint.registry import diagnostic
+from layerlint.rule import Finding, Rule
 
 if TYPE_CHECKING:
     from layerlint.cache import ResultCache
@@ -31,8 +32,8 @@ EXCLUDED_DIRS = frozenset({
     ".ipynb_checkpoints", "site-packages", "__pypackages__", ".eggs", ".direnv",
 })
 
-PARSE_ERROR = ("LL001", "parse-error")
-INCOMPLETE = ("LL002", "incomplete-analysis")
+PARSE_ERROR = "LL001"
+INCOMPLETE = "LL002"
 BUG_REPORT = "this is a bug in layerlint: please report it, with the file if you can"
 
 
@@ -139,13 +140,21 @@ def _short(error: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _diagnostic(kind: tuple[str, str], path: Path | str, message: str,
+def _diagnostic(code: str, path: Path | str, message: str,
                 line: int = 1, column: int = 1, cell: int | None = None) -> Finding:
     shown = display_path(Path(path)) if isinstance(path, Path) else path
-    return Finding(
-        code=kind[0], name=kind[1], severity=Severity.ERROR, message=message,
-        location=Location(shown, line, column, cell=cell),
-    )
+    return diagnostic(code, Location(shown, line, column, cell=cell), message)
+
+
+def _incomplete(graph: LayerGraph, rules: list[Rule]) -> Iterator[Finding]:
+    """LL002 for what the frontend could not analyse, and for the selected rules that
+    need layers the input may hide (naming only those)."""
+    yield from (_diagnostic(INCOMPLETE, graph.path, note) for note in graph.notes)
+    hidden = graph.hidden
+    unchecked = [rule.code for rule in rules if hidden and rule.needs & hidden.kinds]
+    if hidden and unchecked:
+        yield _diagnostic(INCOMPLETE, graph.path, f"{hidden.why}; {', '.join(unchecked)} "
+                          f"could not be checked. To check them, {hidden.remedy}")
 
 
 @contextmanager
@@ -328,12 +337,12 @@ def _check_file(file: Path, project: Project, rules: list[Rule], selected: froze
         graphs = load_graphs(file, project)
     except InputError as error:
         unread = [_diagnostic(PARSE_ERROR, file, error.message, error.line, error.column,
-                              error.cell)] if PARSE_ERROR[0] in selected else []
+                              error.cell)] if PARSE_ERROR in selected else []
         return unread, errors, sorted(project.dependencies), [None] * len(unread)
     except OSError as error:  # unreadable (permissions, vanished, I/O error): LL001
         unread = [_diagnostic(PARSE_ERROR, file, f"cannot read file: "
                               f"{error.strerror or type(error).__name__}")
-                  ] if PARSE_ERROR[0] in selected else []
+                  ] if PARSE_ERROR in selected else []
         return unread, errors, [], [None] * len(unread)
     except Exception as error:  # noqa: BLE001 - one bad input never stops the run
         errors.append((f"{display_path(file)}: frontend crashed: {error!r}",
@@ -341,8 +350,8 @@ def _check_file(file: Path, project: Project, rules: list[Rule], selected: froze
         return [], errors, [], None
     findings: list[Finding] = []
     for graph in graphs:
-        if INCOMPLETE[0] in selected:
-            findings.extend(_diagnostic(INCOMPLETE, graph.path, note) for note in graph.notes)
+        if INCOMPLETE in selected:
+            findings.extend(_incomplete(graph, rules))
         for rule in rules:
             try:
                 findings.extend(rule.check(graph))
@@ -394,7 +403,7 @@ def _dedupe(findings: list[Finding], run_paths: set[str]) -> list[Finding]:
         if finding.location.path not in run_paths:
             continue
         key = (finding.code, finding.location)
-        if finding.code == INCOMPLETE[0]:  # a crash beside a note: both are kept
+        if finding.code == INCOMPLETE:  # a crash beside a note: both are kept
             key += (finding.message,)
         unique.setdefault(key, finding)
     return sorted(unique.values(), key=Finding.sort_key)

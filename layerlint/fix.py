@@ -36,6 +36,37 @@ class Fix:
     # a second edit that must be applied together with this one, in the same file
     companion: Fix | None = None
 
+    # -- intents: what a rule asks for, spelled per framework here ----------------------
+    @classmethod
+    def drop_bias(cls, layer: Layer, *, safe: bool) -> Fix | None:
+        """Build the weighted layer without a bias (its bias argument set to False)."""
+        argument = layer.weighted.bias_argument
+        if argument is None or not _in_source(layer):
+            return None
+        return cls.set_argument(layer, argument, False, safe=safe)
+
+    @classmethod
+    def fuse_into_loss(cls, squash: Layer, loss: Layer, *, safe: bool) -> Fix | None:
+        """Feed ``loss`` logits: its with-logits form, and ``squash`` dropped, together."""
+        from layerlint.frontends.spelling import FUNCTIONAL_SQUASH, MODULE_SQUASH, WITH_LOGITS
+
+        fused = WITH_LOGITS.get(loss.op)
+        if fused is None or not (_in_source(loss) and _in_source(squash)):
+            return None
+        if squash.op in FUNCTIONAL_SQUASH:
+            drop = cls.unwrap(squash, safe=safe)
+        elif squash.op in MODULE_SQUASH:
+            drop = cls.remove(squash, safe=safe)
+        else:
+            return None
+        return cls.rename(loss, fused, safe=safe).with_companion(drop)
+
+    @classmethod
+    def move(cls, layer: Layer, after: Layer, *, safe: bool) -> Fix | None:
+        """Move ``layer`` right after ``after`` (in one literal Sequential)."""
+        return cls.move_after(layer, after, safe=safe) if _in_source(layer) else None
+
+    # -- edits ------------------------------------------------------------------------
     @classmethod
     def set_argument(cls, layer: Layer, argument: str, value: bool | int | float | str | None,
                      *, safe: bool) -> Fix:
@@ -69,3 +100,8 @@ class Fix:
     def to_dict(self) -> dict:
         return {"edit": self.edit.value, "description": self.description,
                 "applicability": "safe" if self.safe else "unsafe"}
+
+
+def _in_source(layer: Layer) -> bool:
+    """Whether the layer is written in source code (an ONNX node is not)."""
+    return layer.location.node is None

@@ -145,7 +145,7 @@ def _unsuppressed(findings: list[Finding], settings: dict[str, Settings],
     known = frozenset(rule.code for rule in all_rules())
     kept: list[Finding] = []
     for path, own in settings.items():
-        report_unused = options.report_unused_suppressions or UNUSED[0] in own.enabled
+        report_unused = options.report_unused_suppressions or UNUSED in own.enabled
         mine = by_path.pop(path, [])
         if not mine and not report_unused and not _may_have_directives(path):
             continue  # (a malformed directive is reported in a file without findings too)
@@ -155,7 +155,7 @@ def _unsuppressed(findings: list[Finding], settings: dict[str, Settings],
             continue
         suppressions = scan(source)
         codes = own.codes_for(Path(path))
-        if MALFORMED[0] in codes:
+        if MALFORMED in codes:
             mine = mine + suppressions.malformed_findings(path)
         kept.extend(f for f in mine if not suppressions.suppresses(f))
         if report_unused:

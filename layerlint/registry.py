@@ -7,10 +7,11 @@ import importlib
 import pkgutil
 import re
 
-from layerlint.rule import Rule
+from layerlint.ir import Location
+from layerlint.rule import Finding, Rule
 
-__all__ = ["ALWAYS", "SelectionError", "all_rules", "expand", "expand_ignore", "get_rule",
-           "select_rules"]
+__all__ = ["ALWAYS", "SelectionError", "all_rules", "diagnostic", "expand", "expand_ignore",
+           "get_rule", "select_rules"]
 
 # Codes of retired rules: never reused, never reported.
 RETIRED: dict[str, str] = {}
@@ -52,6 +53,16 @@ def all_rules() -> tuple[type[Rule], ...]:
 def get_rule(code: str) -> type[Rule] | None:
     key = code.upper()
     return next((r for r in all_rules() if r.code == key or r.name == code.lower()), None)
+
+
+def diagnostic(code: str, location: Location, message: str) -> Finding:
+    """A finding of a rule the engine emits itself (LL001-LL003): its registered name
+    and severity, so reports (SARIF's rule list) agree with the results."""
+    rule = get_rule(code)
+    if rule is None:
+        raise KeyError(code)
+    return Finding(code=rule.code, name=rule.name, severity=rule.severity, message=message,
+                   location=location)
 
 
 def _matching(prefix: str) -> set[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from layerlint.fix import Fix
-from layerlint.ir import Layer, LayerGraph, Location
+from layerlint.ir import Kind, Layer, LayerGraph, Location
 
 __all__ = ["Example", "Finding", "Fix", "Related", "Rule", "Severity"]
 
@@ -105,6 +105,9 @@ class Rule:
     valid: ClassVar[tuple[Example, ...]] = ()
     # frontend -> why the rule cannot be expressed there
     unsupported: ClassVar[Mapping[str, str]] = {}
+    # the layer kinds the rule must see: where an input may hide one (an eval-mode
+    # export drops dropout), the engine reports the rule as not checked (LL002)
+    needs: ClassVar[frozenset[Kind]] = frozenset()
 
     def check(self, graph: LayerGraph) -> Iterable[Finding]:
         return ()

@@ -23,14 +23,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from layerlint.ir import Location
-from layerlint.registry import ALWAYS
-from layerlint.rule import Finding, Severity
+from layerlint.registry import ALWAYS, diagnostic
+from layerlint.rule import Finding
 from layerlint.source import SourceFile
 
 __all__ = ["MALFORMED", "UNUSED", "Directive", "Malformed", "Suppressions", "scan"]
 
-UNUSED = ("LL003", "unused-suppression")
-MALFORMED = ("LL001", "parse-error")
+UNUSED = "LL003"
+MALFORMED = "LL001"
 
 # Anything that starts like a layerlint directive; _WELL_FORMED then decides.
 _LAYERLINT = re.compile(r"#\s*layerlint\s*:?\s*ignore", re.I)
@@ -101,12 +101,10 @@ class Suppressions:
         findings = []
         for bad in self.malformed:
             cell, line = self.source.where(bad.line)
-            findings.append(Finding(
-                code=MALFORMED[0], name=MALFORMED[1], severity=Severity.ERROR,
-                message=f"malformed suppression comment `{bad.text}` suppresses nothing; "
-                        "write `# layerlint: ignore[LL101, ...]` or `# noqa: LL101`",
-                location=Location(display, line, bad.column, cell=cell),
-            ))
+            findings.append(diagnostic(
+                MALFORMED, Location(display, line, bad.column, cell=cell),
+                f"malformed suppression comment `{bad.text}` suppresses nothing; "
+                "write `# layerlint: ignore[LL101, ...]` or `# noqa: LL101`"))
         return findings
 
     def _lines(self, finding: Finding) -> set[int]:
@@ -124,7 +122,7 @@ class Suppressions:
         lines = self._lines(finding)
         hit = False
         for directive in self.directives:
-            if (finding.code == UNUSED[0] and directive.codes is None
+            if (finding.code == UNUSED and directive.codes is None
                     and not directive.file_level):
                 continue  # a blanket directive does not hide its own unused report
             if directive.covers(finding.code) and (directive.file_level
@@ -156,10 +154,8 @@ class Suppressions:
                         notes.append(code)
                 message = f"unused suppression for {', '.join(notes)}"
             cell, line = self.source.where(directive.line)
-            findings.append(Finding(
-                code=UNUSED[0], name=UNUSED[1], severity=Severity.WARNING,
-                message=message, location=Location(display, line, directive.column, cell=cell),
-            ))
+            findings.append(diagnostic(
+                UNUSED, Location(display, line, directive.column, cell=cell), message))
         return findings
 
 

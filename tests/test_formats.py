@@ -59,6 +59,26 @@ def test_sarif_from_the_cli_validates(tmp_path, monkeypatch):
     assert len(document["runs"][0]["results"]) == 2
 
 
+def test_sarif_results_have_their_rules_level(tmp_path, monkeypatch):
+    """Diagnostics the engine emits itself (LL001, LL002, LL003) take the registered
+    rule's severity: a result never disagrees with its rule's default level."""
+    monkeypatch.chdir(tmp_path)
+    onnx = Path(__file__).parent.parent / "fixtures" / "onnx" / "resnet_stem_eval_export.onnxtxt"
+    (tmp_path / "eval.onnxtxt").write_text(onnx.read_text())
+    (tmp_path / "model.py").write_text(
+        "import torch.nn as nn\n"
+        "net = nn.Sequential(nn.Linear(2, 2))  # noqa: LL101\n"
+        "head = nn.Linear(2, 2)  # layerlint: ignore[\n")
+    (tmp_path / "bad.py").write_text("import torch\nx = (\n")
+    result = CliRunner().invoke(cli, ["check", "--format", "sarif", "--select", "ALL", "."])
+    run = json.loads(result.stdout)["runs"][0]
+    levels = {rule["id"]: rule["defaultConfiguration"]["level"]
+              for rule in run["tool"]["driver"]["rules"]}
+    found = {(r["ruleId"], r["level"]) for r in run["results"]}
+    assert {code for code, _ in found} >= {"LL001", "LL002", "LL003"}
+    assert all(level == levels[code] for code, level in found), found
+
+
 def test_github_annotations_escape_properties_and_data():
     lines = render_github([FINDING, NOTEBOOK]).splitlines()
     assert lines[0] == (

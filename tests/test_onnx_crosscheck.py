@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from layerlint.frontends import Project, load_graphs
-from layerlint.ir import LayerGraph
+from layerlint.ir import Kind, LayerGraph
 from layerlint.registry import all_rules
 from layerlint.rule import Rule
 
@@ -89,7 +89,7 @@ def test_onnx_export_matches_source(fixture, cls, kwargs, shape, tmp_path, monke
                           training=torch.onnx.TrainingMode.TRAINING,
                           do_constant_folding=False)
     (onnx_graph,) = load_graphs(exported, Project([exported], str))
-    assert not onnx_graph.notes  # a training export hides nothing
+    assert not onnx_graph.notes and onnx_graph.hidden is None  # a training export hides nothing
     found = set(_findings(onnx_graph, monkeypatch))
     # The export is one concrete model: a finding the source reports only under a
     # condition (`if drop_rate > 0`, `... if num_classes > 0 else nn.Identity()`) may or
@@ -108,5 +108,4 @@ def test_eval_export_gets_ll002_instead_of_findings(tmp_path):
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (torch.randn(4, 48),), str(exported), dynamo=False)
     (graph,) = load_graphs(exported, Project([exported], str))
-    (note,) = graph.notes
-    assert "no Dropout node" in note and "LL101" in note
+    assert graph.hidden.kinds == {Kind.DROPOUT} and "no Dropout node" in graph.hidden.why

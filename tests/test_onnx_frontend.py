@@ -22,7 +22,7 @@ from layerlint.frontends.onnx_model import (
 from layerlint.ir import Kind, LayerGraph, Unresolved
 from layerlint.registry import all_rules, select_rules
 from layerlint.reporting import render_json, render_text
-from layerlint.rule import Example, Rule
+from layerlint.rule import Example, Rule, Severity
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "onnx"
@@ -381,11 +381,34 @@ def test_unknown_ops_and_declared_domains_are_opaque(tmp_path):
 
 # --- eval-mode exports (LL002) -----------------------------------------------------------
 
-def test_eval_mode_export_gets_a_note():
+def test_eval_mode_export_declares_what_it_hides():
     graph = _graph(FIXTURES / "resnet_stem_eval_export.onnxtxt")
-    (note,) = graph.notes
-    assert "eval-mode export" in note and "BatchNorm folded" in note
-    assert "LL101" in note and "LL104" in note and "TrainingMode.TRAINING" in note
+    assert graph.hidden.kinds == {Kind.DROPOUT, Kind.BATCHNORM} and not graph.notes
+    assert "eval-mode export" in graph.hidden.why and "BatchNorm folded" in graph.hidden.why
+    assert "TrainingMode.TRAINING" in graph.hidden.remedy
+
+
+@pytest.mark.parametrize(("select", "named"), [
+    (["ALL"], "LL101, LL102, LL103, LL104, LL105, LL107, LL301, LL302"),
+    (["LL002", "LL104", "LL203"], "LL104"),  # only the selected rules that need them
+    (["LL002", "LL203"], None),  # no selected rule is blind: nothing to say
+])
+def test_eval_mode_ll002_names_only_selected_rules_that_need_hidden_layers(
+        tmp_path, monkeypatch, select, named):
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "eval.onnxtxt"
+    target.write_text((FIXTURES / "resnet_stem_eval_export.onnxtxt").read_text())
+    findings = [f for f in check_paths([target], select_rules(select)).findings
+                if f.code == "LL002"]
+    if named is None:
+        assert findings == []
+        return
+    (finding,) = findings
+    assert finding.message.startswith("graph looks like an eval-mode export: ")
+    assert f"; {named} could not be checked. To check them, export in training mode: " \
+        in finding.message
+    # the diagnostic's name and severity are the registered rule's (SARIF agrees)
+    assert (finding.name, finding.severity) == ("incomplete-analysis", Severity.ERROR)
 
 
 @pytest.mark.parametrize(("body", "expect"), [
@@ -406,12 +429,12 @@ def test_eval_mode_heuristic(tmp_path, body, expect):
         <float[4, 3, 3, 3] w, float[4] s, float[4] b, float[4] m, float[4] v> {{
             {body}
         }}""")
-    notes = " ".join(graph.notes)
+    why = graph.hidden.why if graph.hidden else ""
     for phrase in expect:
-        assert phrase in notes
-    assert bool(graph.notes) == bool(expect)
+        assert phrase in why
+    assert bool(graph.hidden) == bool(expect) and not graph.notes
     if expect == ["no Dropout node"]:
-        assert "LL104" not in notes and "LL105" in notes
+        assert graph.hidden.kinds == {Kind.DROPOUT}
 
 
 def test_eval_note_is_reported_as_ll002(tmp_path, monkeypatch):
@@ -419,7 +442,7 @@ def test_eval_note_is_reported_as_ll002(tmp_path, monkeypatch):
     source = FIXTURES / "resnet_stem_eval_export.onnxtxt"
     target = tmp_path / source.name
     target.write_text(source.read_text())
-    findings = check_paths([target], select_rules(["LL002"])).findings
+    findings = check_paths([target], select_rules(["LL002", "LL101"])).findings
     assert [(f.code, f.location.line) for f in findings] == [("LL002", 1)]
 
 
@@ -428,7 +451,7 @@ def test_eval_note_is_reported_as_ll002(tmp_path, monkeypatch):
 def _ll001(tmp_path: Path, path: Path) -> str:
     good = tmp_path / "good.onnxtxt"
     good.write_text((FIXTURES / "resnet_stem_eval_export.onnxtxt").read_text())
-    result = check_paths([path, good], select_rules(["LL001", "LL002"]))
+    result = check_paths([path, good], select_rules(["LL001", "LL002", "LL101"]))
     assert not result.internal_errors
     by_file = {}
     for finding in result.findings:

@@ -33,7 +33,7 @@ def _signature(graph: LayerGraph) -> list[tuple]:
                [p.label for p in graph.predecessors(layer)], layer.condition,
                layer.module_path, layer.location.node, layer.use)
               for layer in graph.layers]
-    return [*layers, graph.notes, [graph.layers[i].label for i in graph.outputs]]
+    return [*layers, graph.notes, graph.hidden, [graph.layers[i].label for i in graph.outputs]]
 
 
 def _findings(graph: LayerGraph) -> list[tuple[str, str]]:

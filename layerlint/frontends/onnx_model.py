@@ -29,7 +29,8 @@ Lowering, in brief:
   ``layer1.0.bn1``, TorchScript). The dynamo exporter's stack trace gives the source
   line, stored as the layer's ``use`` location.
 
-Eval-mode exports (see ``_eval_mode_note``) add a ``graph.notes`` entry (LL002).
+Eval-mode exports (see ``_eval_mode_hidden``) declare the layers they hide (``graph.hidden``);
+the engine reports the selected rules that need them (LL002).
 """
 
 from __future__ import annotations
@@ -46,7 +47,17 @@ from pathlib import Path
 from layerlint.frontends import InputError, Project
 from layerlint.frontends.attributes import onnx_attrs
 from layerlint.frontends.onnx.reader import MAX_INLINE_ELEMENTS, proto, read_model, tensor_values
-from layerlint.ir import GraphBuilder, Kind, LayerGraph, Location, OpInfo, Role, Unresolved, lookup
+from layerlint.ir import (
+    GraphBuilder,
+    Hidden,
+    Kind,
+    LayerGraph,
+    Location,
+    OpInfo,
+    Role,
+    Unresolved,
+    lookup,
+)
 from layerlint.ir.kinds import activation_op
 
 _pb = proto()
@@ -83,10 +94,6 @@ _FUNCTION_DEPTH = 32
 INLINE_BUDGET = 20_000
 _EMPTY: tuple[int, ...] = ()
 _KNOWN_OPSET = 20  # the newest opset of the oldest onnx that layerlint supports (1.15)
-
-# Rules that cannot be checked when an export hid dropout / batchnorm layers.
-_DROPOUT_RULES = ("LL101", "LL102", "LL105", "LL107", "LL302")
-_BATCHNORM_RULES = ("LL101", "LL102", "LL103", "LL104", "LL107", "LL301")
 
 
 def load_graphs(path: Path, project: Project) -> list[LayerGraph]:
@@ -477,9 +484,7 @@ class _Lowering:
             for src in dict.fromkeys(rec.inputs):
                 if src >= index and src in built:
                     builder.connect(built[src], built[index])
-        note = self._eval_mode_note()
-        if note:
-            builder.notes.append(note)
+        builder.hidden = self._eval_mode_hidden()
         builder.notes.extend(self.notes)
         for (domain, name), calls in self.not_inlined.items():
             size = self.expanded[domain, name]
@@ -1073,8 +1078,8 @@ class _Lowering:
                 body.values[actual] = tuple(self._output(sub, formal, node))
 
     # -- eval-mode exports --------------------------------------------------------------
-    def _eval_mode_note(self) -> str | None:
-        """LL002 for graphs whose export hid dropout or batchnorm layers.
+    def _eval_mode_hidden(self) -> Hidden | None:
+        """What an export may have hidden: dropout or batchnorm layers (LL002).
 
         Heuristic: a graph is a training export when any BatchNormalization has
         ``training_mode=1``, any Dropout's training_mode is constant true, or the dynamo
@@ -1088,21 +1093,20 @@ class _Lowering:
         if seen.training or not seen.weighted:
             return None
         hidden: list[str] = []
-        rules: set[str] = set()
+        kinds: set[Kind] = set()
         if not seen.dropouts:
             hidden.append("no Dropout node (eval-mode exports remove them)")
-            rules.update(_DROPOUT_RULES)
+            kinds.add(Kind.DROPOUT)
         if seen.folded_batchnorm or (not seen.batchnorms and seen.convs):
             hidden.append("BatchNorm folded into Conv weights (renamed onnx::Conv_* or "
                           "rewritten by FuseBatchNorm)" if seen.folded_batchnorm else
                           "no BatchNormalization node next to Conv layers (eval-mode exports "
                           "fold them into the Conv)")
-            rules.update(_BATCHNORM_RULES)
+            kinds.add(Kind.BATCHNORM)
         if not hidden:
             return None
-        return (f"graph looks like an eval-mode export: {'; '.join(hidden)}; "
-                f"{', '.join(sorted(rules))} could not be checked. To check them, export "
-                f"in training mode: {TRAINING_EXPORT}")
+        return Hidden(frozenset(kinds), f"graph looks like an eval-mode export: "
+                      f"{'; '.join(hidden)}", f"export in training mode: {TRAINING_EXPORT}")
 
 
 def _all_inputs(node: NodeProto) -> Iterable[str]:

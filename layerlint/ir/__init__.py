@@ -9,11 +9,11 @@ from layerlint.ir.attrs import (
     Unresolved,
     Weighted,
 )
-from layerlint.ir.graph import GraphBuilder, Layer, LayerGraph, Location, Role
+from layerlint.ir.graph import GraphBuilder, Hidden, Layer, LayerGraph, Location, Role
 from layerlint.ir.kinds import Kind, OpInfo, lookup
 
 __all__ = [
-    "UNEXPANDED_KWARGS", "BatchNorm", "Dropout", "GraphBuilder", "Kind", "Layer", "LayerAttrs",
-    "LayerGraph", "Location", "MomentumConvention", "OpInfo", "Role", "Unresolved", "Weighted",
-    "lookup",
+    "UNEXPANDED_KWARGS", "BatchNorm", "Dropout", "GraphBuilder", "Hidden", "Kind", "Layer",
+    "LayerAttrs", "LayerGraph", "Location", "MomentumConvention", "OpInfo", "Role", "Unresolved",
+    "Weighted", "lookup",
 ]

@@ -87,6 +87,16 @@ class Layer:
         return f"<Layer #{self.id} {self.op} {self.label!r} line {self.location.line}>"
 
 
+@dataclass(frozen=True, slots=True)
+class Hidden:
+    """Layers the frontend's input may hide: an eval-mode export removes dropout and
+    folds batchnorm. The engine reports (LL002) the selected rules that need them."""
+
+    kinds: frozenset[Kind]
+    why: str  # what the input looks like: "graph looks like an eval-mode export: ..."
+    remedy: str  # how to give a complete input: "export in training mode: ..."
+
+
 @dataclass(eq=False)
 class LayerGraph:
     """A model lowered to layers and edges; indexes are built once."""
@@ -100,6 +110,7 @@ class LayerGraph:
     frontend: str = ""
     # Things the frontend saw but could not analyse (reported as LL002).
     notes: tuple[str, ...] = ()
+    hidden: Hidden | None = None
     _succ: dict[int, list[Layer]] = field(init=False, repr=False)
     _pred: dict[int, list[Layer]] = field(init=False, repr=False)
 
@@ -199,6 +210,7 @@ class GraphBuilder:
         self.layers: list[Layer] = []
         self.edges: list[tuple[int, int]] = []
         self.notes: list[str] = []
+        self.hidden: Hidden | None = None
 
     def add(
         self,
@@ -251,4 +263,5 @@ class GraphBuilder:
             role=role,
             frontend=self.frontend,
             notes=tuple(self.notes),
+            hidden=self.hidden,
         )

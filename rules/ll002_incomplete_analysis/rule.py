@@ -28,7 +28,7 @@ class IncompleteAnalysis(Rule):
     code = "LL002"
     name = "incomplete-analysis"
     message = "{note}"
-    severity = Severity.WARNING
+    severity = Severity.ERROR  # a crash or a blind spot must not read as a pass
     unsupported = {
         "pytorch": "diagnostic emitted by the engine from frontend notes, not a graph rule",
         "keras": "diagnostic emitted by the engine from frontend notes, not a graph rule",

@@ -83,6 +83,7 @@ class DropoutBeforeBatchnorm(Rule):
 
     code = "LL101"
     name = "dropout-before-batchnorm"
+    needs = frozenset({Kind.DROPOUT, Kind.BATCHNORM})
     message = (
         "{dropout} reaches batchnorm {batchnorm} while training; "
         "move the dropout after the last batchnorm"
@@ -324,7 +325,7 @@ def _move_after_last_batchnorm(graph: LayerGraph, dropout: Layer) -> Fix | None:
     reached = [lay for lay in graph.reachable(dropout) if lay.kind is Kind.BATCHNORM]
     last = {lay.location for lay in reached
             if not any(other.kind is Kind.BATCHNORM for other in graph.reachable(lay))}
-    if len(last) != 1 or graph.frontend == "onnx":
+    if len(last) != 1:
         return None
     anchor = next(lay for lay in reached if lay.location in last)
-    return Fix.move_after(dropout, anchor, safe=False)
+    return Fix.move(dropout, anchor, safe=False)

@@ -77,6 +77,7 @@ class BatchnormActivationGap(Rule):
 
     code = "LL102"
     name = "batchnorm-activation-gap"
+    needs = frozenset({Kind.DROPOUT, Kind.BATCHNORM})
     message = (
         "batchnorm `{batchnorm}` passes through {gap} before its activation {activation}; "
         "{reason}, so this order changes the function: apply the activation directly "

@@ -57,6 +57,7 @@ class ActivationBeforeBatchnorm(Rule):
 
     code = "LL103"
     name = "activation-before-batchnorm"
+    needs = frozenset({Kind.BATCHNORM})
     default_enabled = False
     severity = Severity.INFO
     message = (

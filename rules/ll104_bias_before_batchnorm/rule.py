@@ -65,6 +65,7 @@ class BiasBeforeBatchnorm(Rule):
 
     code = "LL104"
     name = "bias-before-batchnorm"
+    needs = frozenset({Kind.BATCHNORM})
     message = (
         "{weighted} has a bias, but its output goes straight into batchnorm {batchnorm}, "
         "whose mean subtraction cancels it; {fix}"
@@ -214,9 +215,8 @@ def _fix(layer: Layer) -> str:
 
 
 def _no_bias(layer: Layer) -> Fix | None:
-    """The bias argument set to False on the constructor; unsafe (state_dict keys change)."""
-    argument = layer.weighted.bias_argument
-    return Fix.set_argument(layer, argument, False, safe=False) if argument else None
+    """Unsafe: the state_dict keys change."""
+    return Fix.drop_bias(layer, safe=False)
 
 
 def _feeds_output(graph: LayerGraph, layer: Layer) -> bool:

@@ -69,6 +69,7 @@ class DropoutOnOutput(Rule):
 
     code = "LL105"
     name = "dropout-on-output"
+    needs = frozenset({Kind.DROPOUT})
     message = "{dropout} {where}: it randomly zeroes the {what} while training; {fix}"
 
     invalid = (

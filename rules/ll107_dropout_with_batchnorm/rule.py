@@ -51,6 +51,7 @@ class DropoutWithBatchnorm(Rule):
 
     code = "LL107"
     name = "dropout-with-batchnorm"
+    needs = frozenset({Kind.DROPOUT, Kind.BATCHNORM})
     default_enabled = False
     severity = Severity.INFO
     message = (

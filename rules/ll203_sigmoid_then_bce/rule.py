@@ -130,18 +130,9 @@ class SigmoidThenBce(Rule):
                                   sigmoid=squash_ref(sigmoid), loss=loss_ref(loss, sigmoid))
 
 
-# The fused loss for each probability loss: same arguments, logits as input.
-_WITH_LOGITS = {
-    "torch.nn.BCELoss": "BCEWithLogitsLoss",
-    "torch.nn.functional.binary_cross_entropy": "binary_cross_entropy_with_logits",
-}
-_FUNCTIONAL_SIGMOIDS = frozenset({
-    "torch.sigmoid", "torch.nn.functional.sigmoid", "torch.special.expit"})
-
-
 def _fix(graph: LayerGraph, sigmoid: Layer, loss: Layer) -> Fix | None:
     """Use the with-logits loss and drop the sigmoid, when both edits are plain."""
-    if loss.op not in _WITH_LOGITS or loss.location.path != sigmoid.location.path:
+    if loss.location.path != sigmoid.location.path:
         return None
     # every use of this loss must take this sigmoid's output, which feeds nothing else
     for use in graph.of_kind(Kind.LOSS):
@@ -150,10 +141,4 @@ def _fix(graph: LayerGraph, sigmoid: Layer, loss: Layer) -> Fix | None:
             return None
     if len(graph.next_layers(sigmoid)) != 1:
         return None
-    if sigmoid.op in _FUNCTIONAL_SIGMOIDS:
-        drop = Fix.unwrap(sigmoid, safe=False)
-    elif sigmoid.op == "torch.nn.Sigmoid":
-        drop = Fix.remove(sigmoid, safe=False)
-    else:
-        return None
-    return Fix.rename(loss, _WITH_LOGITS[loss.op], safe=False).with_companion(drop)
+    return Fix.fuse_into_loss(sigmoid, loss, safe=False)

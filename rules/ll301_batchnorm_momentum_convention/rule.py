@@ -66,6 +66,7 @@ class BatchnormMomentumConvention(Rule):
 
     code = "LL301"
     name = "batchnorm-momentum-convention"
+    needs = frozenset({Kind.BATCHNORM})
     message = "`{batchnorm}` ({op}) has momentum={momentum}: {explanation}"
 
     invalid = (

@@ -47,6 +47,7 @@ class DropoutRateOutOfRange(Rule):
 
     code = "LL302"
     name = "dropout-rate-out-of-range"
+    needs = frozenset({Kind.DROPOUT})
     severity = Severity.ERROR
     message = "`{dropout}` ({op}) has drop probability {p}, outside [0, 1): {effect}"
 
