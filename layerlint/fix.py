@@ -62,6 +62,33 @@ class Fix:
         return cls.rename(loss, fused, safe=safe).with_companion(drop)
 
     @classmethod
+    def set_axis(cls, softmax: Layer, axis: int, *, safe: bool) -> Fix | None:
+        """Give the softmax its axis explicitly."""
+        argument = softmax.softmax.axis_argument
+        if argument is None or not _in_source(softmax):
+            return None
+        return cls.set_argument(softmax, argument, axis, safe=safe)
+
+    @classmethod
+    def to_log_form(cls, softmax: Layer, *, safe: bool) -> Fix | None:
+        """Compute the log of the softmax in one op (its log-softmax form)."""
+        from layerlint.frontends.spelling import LOG_FORM
+
+        name = LOG_FORM.get(softmax.op)
+        return cls.rename(softmax, name, safe=safe) if name and _in_source(softmax) else None
+
+    @classmethod
+    def fuse_log(cls, log: Layer, softmax: Layer, *, safe: bool) -> Fix | None:
+        """``log(softmax(x))`` as one log-softmax call: the log dropped, the softmax
+        renamed, together."""
+        from layerlint.frontends.spelling import LOG_FUNCTIONS, LOG_OF_CALL
+
+        name = LOG_OF_CALL.get(softmax.op)
+        if name is None or log.op not in LOG_FUNCTIONS or not _in_source(log):
+            return None
+        return cls.unwrap(log, safe=safe).with_companion(cls.rename(softmax, name, safe=safe))
+
+    @classmethod
     def move(cls, layer: Layer, after: Layer, *, safe: bool) -> Fix | None:
         """Move ``layer`` right after ``after`` (in one literal Sequential)."""
         return cls.move_after(layer, after, safe=safe) if _in_source(layer) else None

@@ -8,7 +8,6 @@ be. A softmax or sigmoid "feeds" a loss when only shape-only ops lie between the
 from __future__ import annotations
 
 from layerlint.ir import Kind, Layer, LayerGraph, Role
-from layerlint.ir.kinds import OUTPUT_UNITS
 
 __all__ = ["BINARY_PROBS", "PROBABILITIES", "fed_losses", "is_head", "is_sigmoid",
            "logit_sources", "loss_ref", "output_units", "squash_ref"]
@@ -72,10 +71,8 @@ def logit_sources(graph: LayerGraph, layer: Layer) -> list[Layer]:
 
 def output_units(layer: Layer) -> tuple[object, int] | None:
     """(number of output units as given, the axis they lie on) of a weighted layer."""
-    found = OUTPUT_UNITS.get(layer.op)
-    if found is None or found[0] not in layer.attrs:
-        return None
-    return layer.attrs[found[0]], found[1]
+    units, axis = layer.weighted.units, layer.weighted.units_axis
+    return None if units is None or axis is None else (units, axis)
 
 
 def is_head(graph: LayerGraph, layer: Layer) -> bool:

@@ -74,12 +74,13 @@ def _typed(graph: LayerGraph) -> list[object]:
 def test_pytorch_arguments_and_defaults_become_typed_attributes(tmp_path):
     typed = _typed(_graph(tmp_path, "model.py", TORCH))
     assert typed == [
-        Weighted(bias=False, bias_argument="bias"),
+        Weighted(bias=False, bias_argument="bias", units=8, units_axis=1),  # channels first
         BatchNorm(0.01, MomentumConvention.BATCH, tracks_running_stats=False),
         Dropout(rate=0.25),
-        Weighted(bias=True, bias_argument="bias"),  # the framework default
-        Weighted(bias=Unresolved("bias"), bias_argument="bias"),
-        Weighted(bias=Unresolved("**kwargs"), bias_argument="bias"),  # may be set there
+        Weighted(bias=True, bias_argument="bias", units=4, units_axis=-1),  # the default
+        Weighted(bias=Unresolved("bias"), bias_argument="bias", units=4, units_axis=-1),
+        # may be set there
+        Weighted(bias=Unresolved("**kwargs"), bias_argument="bias", units=2, units_axis=-1),
         Dropout(rate=None),
         BatchNorm(None, MomentumConvention.BATCH),
     ]
@@ -88,11 +89,11 @@ def test_pytorch_arguments_and_defaults_become_typed_attributes(tmp_path):
 def test_keras_arguments_become_the_same_neutral_attributes(tmp_path):
     typed = _typed(_graph(tmp_path, "model.py", KERAS))
     assert typed == [
-        Weighted(bias=False, bias_argument="use_bias"),
+        Weighted(bias=False, bias_argument="use_bias", units=8, units_axis=-1),
         BatchNorm(0.99, MomentumConvention.RUNNING),
         Dropout(rate=0.25),
-        Weighted(bias=True, bias_argument="use_bias"),
-        Weighted(bias=Unresolved("cfg.bias"), bias_argument="use_bias"),
+        Weighted(bias=True, bias_argument="use_bias", units=4, units_axis=-1),
+        Weighted(bias=Unresolved("cfg.bias"), bias_argument="use_bias", units=4, units_axis=-1),
     ]
 
 

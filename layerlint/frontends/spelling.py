@@ -6,7 +6,8 @@ in each framework. No LibCST here: rules build fixes while checking any input.
 
 from __future__ import annotations
 
-__all__ = ["FUNCTIONAL_SQUASH", "MODULE_SQUASH", "WITH_LOGITS"]
+__all__ = ["FUNCTIONAL_SQUASH", "LOG_FORM", "LOG_FUNCTIONS", "LOG_OF_CALL", "MODULE_SQUASH",
+           "WITH_LOGITS"]
 
 # A loss on probabilities -> the callable in the same module that takes logits, with
 # the same arguments.
@@ -19,3 +20,12 @@ WITH_LOGITS: dict[str, str] = {
 FUNCTIONAL_SQUASH = frozenset({"torch.sigmoid", "torch.nn.functional.sigmoid",
                                "torch.special.expit"})
 MODULE_SQUASH = frozenset({"torch.nn.Sigmoid"})
+# A softmax -> the callable in the same module that computes its log in one op.
+LOG_FORM: dict[str, str] = {
+    "torch.nn.functional.softmax": "log_softmax", "torch.softmax": "log_softmax",
+    "torch.special.softmax": "log_softmax", "torch.nn.Softmax": "LogSoftmax",
+}
+# The softmax calls that ``log(softmax(x))`` fuses into their log form, and the logs.
+LOG_OF_CALL: dict[str, str] = {"torch.nn.functional.softmax": "log_softmax",
+                               "torch.softmax": "log_softmax"}
+LOG_FUNCTIONS = frozenset({"torch.log"})

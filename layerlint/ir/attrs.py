@@ -13,11 +13,11 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from layerlint.ir.kinds import Kind, OpInfo
+from layerlint.ir.kinds import OUTPUT_UNITS, Kind, OpInfo, softmax_axis
 
 __all__ = [
     "UNEXPANDED_KWARGS", "BatchNorm", "Dropout", "LayerAttrs", "MomentumConvention",
-    "Unresolved", "Weighted", "flag", "literal_number", "typed_attrs",
+    "Softmax", "Unresolved", "Weighted", "flag", "literal_number", "typed_attrs",
 ]
 
 # Key of a layer's raw arguments when the call passes keyword arguments the frontend
@@ -82,9 +82,20 @@ class Weighted:
     # the constructor keyword that turns the bias off in the source ("bias", "use_bias"),
     # None where the bias is not a constructor argument (an ONNX bias input)
     bias_argument: str | None = None
+    # the number of output units as given (None: not known), and the axis they lie on
+    units: int | Unresolved | None = None
+    units_axis: int | None = None
 
 
-LayerAttrs = Dropout | BatchNorm | Weighted
+@dataclass(frozen=True, slots=True)
+class Softmax:
+    # the axis it normalises over; None: picked from the input's rank (implicit)
+    axis: int | Unresolved | None = -1
+    # the argument that sets the axis in the source ("dim", "axis"), if any
+    axis_argument: str | None = None
+
+
+LayerAttrs = Dropout | BatchNorm | Weighted | Softmax
 
 
 def literal_number(value: object) -> float | None:
@@ -121,9 +132,10 @@ def _as_written(value: object) -> float | Unresolved | None:
     return Unresolved(str(value))
 
 
-def typed_attrs(info: OpInfo, raw: Mapping[str, object], *, rate: str,
+def typed_attrs(op: str, info: OpInfo, raw: Mapping[str, object], *, rate: str,
                 convention: MomentumConvention | None, bias_argument: str | None,
-                bias_default: bool | None) -> LayerAttrs | None:
+                bias_default: bool | None, axis_argument: str | None = None
+                ) -> LayerAttrs | None:
     """Typed attributes from a layer's raw arguments, given how the framework spells them.
 
     ``rate``: the raw key of a dropout's drop probability; ``convention``: the momentum
@@ -144,5 +156,17 @@ def typed_attrs(info: OpInfo, raw: Mapping[str, object], *, rate: str,
         # a literal None bias is no bias (``bias=None`` in some builders)
         bias = (bias_default if value is None and key not in raw
                 else False if value is None else flag(value))
-        return Weighted(bias=bias, bias_argument=bias_argument)
+        units_key, units_axis = OUTPUT_UNITS.get(op, (None, None))
+        units = raw.get(units_key) if units_key else None
+        return Weighted(bias=bias, bias_argument=bias_argument,
+                        units=units if units is None or isinstance(units, (int, Unresolved))
+                        else Unresolved(str(units)),
+                        units_axis=units_axis if units_key in raw else None)
+    if info.kind is Kind.SOFTMAX:
+        axis = softmax_axis(op, raw)
+        if axis is None and UNEXPANDED_KWARGS in raw:
+            axis = Unresolved(f"**{raw[UNEXPANDED_KWARGS]}")  # may be given there
+        elif axis is not None and not isinstance(axis, (int, Unresolved)):
+            axis = Unresolved(str(axis))
+        return Softmax(axis=axis, axis_argument=axis_argument)
     return None

@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from layerlint.ir.attrs import BatchNorm, Dropout, LayerAttrs, Weighted
+from layerlint.ir.attrs import BatchNorm, Dropout, LayerAttrs, Softmax, Unresolved, Weighted
 from layerlint.ir.condition import Condition
 from layerlint.ir.kinds import Kind, OpInfo, lookup
 
 # How a frontend turns a layer's raw arguments into typed attributes.
-AttrsTyper = Callable[[OpInfo, Mapping[str, object]], "LayerAttrs | None"]
+AttrsTyper = Callable[[str, OpInfo, Mapping[str, object]], "LayerAttrs | None"]
 
 
 class Role(str, enum.Enum):
@@ -42,6 +42,7 @@ _EMPTY: Mapping[str, object] = MappingProxyType({})
 _UNKNOWN_DROPOUT = Dropout()
 _UNKNOWN_BATCHNORM = BatchNorm()
 _UNKNOWN_WEIGHTED = Weighted()
+_UNKNOWN_SOFTMAX = Softmax(axis=Unresolved("?"))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -82,6 +83,10 @@ class Layer:
     @property
     def weighted(self) -> Weighted:
         return self.typed if isinstance(self.typed, Weighted) else _UNKNOWN_WEIGHTED
+
+    @property
+    def softmax(self) -> Softmax:
+        return self.typed if isinstance(self.typed, Softmax) else _UNKNOWN_SOFTMAX
 
     def __repr__(self) -> str:
         return f"<Layer #{self.id} {self.op} {self.label!r} line {self.location.line}>"
@@ -231,7 +236,7 @@ class GraphBuilder:
         condition = condition or None
         info = info or lookup(op)
         if typed is None and self.typer is not None:
-            typed = self.typer(info, attrs or _EMPTY)
+            typed = self.typer(op, info, attrs or _EMPTY)
         layer = Layer(
             id=len(self.layers),
             op=op,

@@ -166,13 +166,5 @@ class SoftmaxIntoNllLoss(Rule):
                                   softmax=squash_ref(softmax), loss=loss_ref(loss, softmax))
 
 
-# The log-softmax spelling of each softmax the fixer can rename in place.
-_LOG_FORM = {
-    "torch.nn.functional.softmax": "log_softmax", "torch.softmax": "log_softmax",
-    "torch.special.softmax": "log_softmax", "torch.nn.Softmax": "LogSoftmax",
-}
-
-
 def _fix(softmax: Layer) -> Fix | None:
-    name = _LOG_FORM.get(softmax.op)
-    return Fix.rename(softmax, name, safe=False) if name else None
+    return Fix.to_log_form(softmax, safe=False)

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from layerlint.rules._losses import is_head, output_units, squash_ref
 
 from layerlint.ir import Kind, Layer, LayerGraph
-from layerlint.ir.kinds import softmax_axis
 from layerlint.rule import Example, Finding, Rule
 
 
@@ -152,7 +151,7 @@ def _single_unit_producer(graph: LayerGraph, softmax: Layer) -> Layer | None:
     found = output_units(layer)
     if found is None or found[0] != 1 or isinstance(found[0], bool):
         return None
-    axis = softmax_axis(softmax.op, softmax.attrs)
+    axis = softmax.softmax.axis
     if axis is not None and not isinstance(axis, int):
         return None  # unresolved
     units_axis = found[1]

@@ -4,8 +4,6 @@ from collections.abc import Iterator
 
 from layerlint.fix import Fix
 from layerlint.ir import Kind, LayerGraph
-from layerlint.ir.attrs import UNEXPANDED_KWARGS
-from layerlint.ir.kinds import IMPLICIT_SOFTMAX_DIM, softmax_axis
 from layerlint.rule import Example, Finding, Rule
 
 
@@ -112,9 +110,6 @@ class ImplicitSoftmaxDim(Rule):
 
     def check(self, graph: LayerGraph) -> Iterator[Finding]:
         for softmax in graph.of_kind(Kind.SOFTMAX):
-            if softmax.op in IMPLICIT_SOFTMAX_DIM and \
-                    softmax_axis(softmax.op, softmax.attrs) is None and \
-                    UNEXPANDED_KWARGS not in softmax.attrs:
-                yield self.report(softmax, autofix=Fix.set_argument(softmax, "dim", -1,
-                                                                   safe=False),
+            if softmax.softmax.axis is None:
+                yield self.report(softmax, autofix=Fix.set_axis(softmax, -1, safe=False),
                                   softmax=f"`{softmax.label}`")

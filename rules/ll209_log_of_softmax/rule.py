@@ -170,18 +170,13 @@ class LogOfSoftmax(Rule):
                                   squash=f"`{squash.label}`", fused=fused)
 
 
-# Softmax calls whose log-softmax is the same call renamed.
-_LOG_FORM = {"torch.nn.functional.softmax": "log_softmax", "torch.softmax": "log_softmax"}
-
-
 def _fix(graph: LayerGraph, log: Layer, softmax: Layer) -> Fix | None:
     """``torch.log(F.softmax(x, dim))`` -> ``F.log_softmax(x, dim)``, one expression."""
-    name = _LOG_FORM.get(softmax.op)
-    if name is None or log.op != "torch.log" or graph.successors(softmax) != [log]:
+    if graph.successors(softmax) != [log]:
         return None
     # the softmax call is the log's argument itself, ``torch.log(F.softmax(...))``: a
     # softmax kept in a variable may have other uses that renaming would change
     start = log.location.column + len(log.label) + 1
     if (softmax.location.line, softmax.location.column) != (log.location.line, start):
         return None
-    return Fix.unwrap(log, safe=True).with_companion(Fix.rename(softmax, name, safe=True))
+    return Fix.fuse_log(log, softmax, safe=True)
