@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import io
 import os
 import re
 import stat
-import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +20,7 @@ from layerlint import baseline as baselines
 from layerlint._files import rewrite_in_place_of
 from layerlint.config import Overrides, Resolver, Settings
 from layerlint.engine import check_paths, discover, display_path
+from layerlint.pytext import detect_encoding
 from layerlint.registry import all_rules
 from layerlint.rule import Finding
 from layerlint.source import SourceFile, read_source
@@ -268,5 +267,5 @@ def _write(path: Path, original: bytes, text: str, digest: str | None) -> str | 
     current = _digest(path)
     if current is None or current != digest:
         return "the file changed during the run"
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(original).readline)
+    encoding = detect_encoding(original)
     return rewrite_in_place_of(path, text.encode(encoding))

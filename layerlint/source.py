@@ -14,6 +14,7 @@ from pathlib import Path
 
 from layerlint.frontends import InputError
 from layerlint.frontends.notebook import Notebook, read_notebook
+from layerlint.pytext import decode_python, python_lines
 
 __all__ = ["SourceFile", "read_source"]
 
@@ -48,7 +49,7 @@ class SourceFile:
 
     def line(self, line: int, cell: int | None = None) -> str | None:
         if not self._lines:
-            self._lines = self.text.splitlines()
+            self._lines = python_lines(self.text)
         index = self.joined_line(line, cell) - 1
         return self._lines[index] if 0 <= index < len(self._lines) else None
 
@@ -60,15 +61,17 @@ class SourceFile:
         """
         if self.is_python:
             try:
+                # newline=None: a CR-only file's lines are lines, as Python reads them
+                lines = io.StringIO(self.text, newline=None).readline
                 return [
                     (tok.start[0], tok.start[1], tok.string)
-                    for tok in tokenize.generate_tokens(io.StringIO(self.text).readline)
+                    for tok in tokenize.generate_tokens(lines)
                     if tok.type == tokenize.COMMENT
                 ]
             except (tokenize.TokenError, SyntaxError):
                 pass
         found = []
-        for number, text in enumerate(self.text.splitlines(), start=1):
+        for number, text in enumerate(python_lines(self.text), start=1):
             column = text.find("#")
             if column >= 0:
                 found.append((number, column, text[column:]))
@@ -77,8 +80,7 @@ class SourceFile:
 
 def _decode(data: bytes) -> str:
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return data.decode(encoding)
+        return decode_python(data)
     except (SyntaxError, LookupError, UnicodeDecodeError):
         return data.decode("utf-8", errors="replace")
 

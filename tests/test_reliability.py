@@ -382,3 +382,56 @@ def test_a_file_name_with_a_newline_cannot_forge_an_output_line(tmp_path, monkey
     from urllib.parse import unquote
 
     assert uri.isprintable() and uri.startswith("a%0A%3A%3Aerror") and unquote(uri) == name
+
+
+# --- decoding and positions as Python does them ------------------------------------------
+
+NOQA_BODY = ("import torch.nn as nn\n\nnet = nn.Sequential(\n    nn.Linear(8, 8),\n"
+             "    nn.Dropout(0.5),  # noqa: LL105\n    nn.BatchNorm1d(8),\n)\n")
+
+
+def _where(report: list[dict]) -> list[tuple]:
+    return [(f["path"], f["cell"], f["line"], f["column"], f["code"]) for f in report]
+
+
+def test_a_cr_only_file_with_a_coding_declaration(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = "#!/usr/bin/env python\r# -*- coding: latin-1 -*-\r# caf\xe9\r" + \
+        NOQA_BODY.replace("\n", "\r")
+    (tmp_path / "net.py").write_bytes(text.encode("latin-1"))
+    code, report = _json("net.py")
+    assert _where(report) == [("net.py", None, 8, 5, "LL101")]  # LL105: noqa on line 8
+
+
+def test_form_feeds_do_not_shift_lines(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text("\f\n# a\f b\n\f\n" + NOQA_BODY)
+    code, out, _ = _run("net.py")
+    assert out.splitlines()[0].startswith("net.py:8:5: LL101 [*] ")  # fixable, noqa on 8
+    assert len(out.splitlines()) == 2
+
+
+def test_notebook_cells_with_line_separators_inside_strings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cell = "x = 'a\u2028b\fc\x1cd\x85e\u2029f\x0bg'\n" + NOQA_BODY
+    notebook = {"cells": [{"cell_type": "markdown", "source": "# title"},
+                          {"cell_type": "code", "source": "y = 1\n"},
+                          {"cell_type": "code", "source": cell.splitlines(True)}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "nb.ipynb").write_text(json.dumps(notebook))
+    code, report = _json("nb.ipynb")
+    assert _where(report) == [("nb.ipynb", 2, 6, 5, "LL101")]
+
+
+def test_python_lines_split_as_python_does():
+    import ast
+
+    from layerlint.pytext import decode_python, python_lines
+
+    text = "a = 1\f\nb = 2\rc = '\u2028'\r\nd = '\x0b\x1c'\n"
+    assert python_lines(text) == ["a = 1\f", "b = 2", "c = '\u2028'", "d = '\x0b\x1c'"]
+    assert [node.lineno for node in ast.parse(text).body] == [1, 2, 3, 4]
+    assert decode_python(b"\xef\xbb\xbfx = 1\n") == "x = 1\n"
+    assert decode_python(b"# c\r# coding: latin-1\rx = '\xe9'") == "# c\r# coding: latin-1\rx = 'é'"
+    with pytest.raises(UnicodeDecodeError):  # as Python: no cookie on line 2 after code
+        decode_python(b"import os\r# coding: latin-1\rx = '\xe9'")

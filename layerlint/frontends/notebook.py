@@ -16,6 +16,7 @@ from pathlib import Path
 
 from layerlint.frontends import InputError, Project
 from layerlint.ir import LayerGraph, Location
+from layerlint.pytext import python_lines
 
 __all__ = ["Notebook", "load_graphs", "read_notebook"]
 
@@ -36,7 +37,7 @@ class Notebook:
         return index + 1, line - self.starts[index] + 1
 
     def cell_lines(self, cell: int) -> list[str]:
-        lines = self.text.splitlines()
+        lines = python_lines(self.text)
         start = self.starts[cell - 1] - 1
         end = self.starts[cell] - 1 if cell < len(self.starts) else len(lines)
         return lines[start:end]
@@ -52,7 +53,7 @@ def _cell_source(cell: dict) -> str:
 
 
 def _without_magics(source: str) -> list[str]:
-    lines = source.splitlines()
+    lines = python_lines(source)  # a U+2028 or form feed in a string is no break
     if lines and lines[0].lstrip().startswith("%%"):
         return ["" for _ in lines]  # a cell magic: the whole cell is another language
     kept: list[str] = []

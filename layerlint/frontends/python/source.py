@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib
-import io
 import re
-import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ import libcst as cst
 
 from layerlint.frontends import InputError, Project
 from layerlint.ir import LayerGraph, Location
+from layerlint.pytext import decode_python, python_lines
 
 __all__ = ["PythonModule", "load_graphs", "parse_python"]
 
@@ -86,7 +85,7 @@ class PythonModule:
     @property
     def lines(self) -> list[str]:
         if self._lines is None:
-            self._lines = self.text.splitlines()
+            self._lines = python_lines(self.text)  # as ast counts lines
         return self._lines
 
     def _statement(self, stmt: cst.CSTNode) -> tuple[int, int, int, int] | None:
@@ -229,8 +228,7 @@ def _closing_bracket(lines: list[str], line: int, index: int) -> tuple[int, int]
 
 def _decode(data: bytes) -> str:
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return data.decode(encoding)
+        return decode_python(data)
     except (SyntaxError, LookupError, UnicodeDecodeError) as error:
         raise InputError(f"cannot decode file: {error}") from None
 
