@@ -435,3 +435,68 @@ def test_python_lines_split_as_python_does():
     assert decode_python(b"# c\r# coding: latin-1\rx = '\xe9'") == "# c\r# coding: latin-1\rx = 'é'"
     with pytest.raises(UnicodeDecodeError):  # as Python: no cookie on line 2 after code
         decode_python(b"import os\r# coding: latin-1\rx = '\xe9'")
+
+
+# --- inputs that crashed or hung before (bounded evaluation is the interpreter's) ------
+
+HOSTILE = {
+    "range_step0.py": "import torch.nn as nn\nclass M(nn.Module):\n    def __init__(self):\n"
+                      "        super().__init__()\n        self.l = nn.ModuleList(\n"
+                      "            [nn.Linear(2, 2) for _ in range(0, 1, 0)])\n",
+    "range_huge.py": "import torch.nn as nn\nclass M(nn.Module):\n    def __init__(self):\n"
+                     "        super().__init__()\n        self.l = nn.ModuleList(\n"
+                     "            [nn.Linear(2, 2) for _ in range(10**30)])\n",
+    "inf_linear.py": "import torch.nn as nn\nnet = nn.Sequential(nn.Linear(int(1e999), 3))\n",
+    "keras_return.py": "import keras\nmodel = keras.Sequential([keras.layers.Dense(3)])\nreturn\n",
+    "keras_break.py": "import keras\nmodel = keras.Sequential([keras.layers.Dense(3)])\nbreak\n",
+    "keras_continue.py": "import keras\nmodel = keras.Sequential([keras.layers.Dense(3)])\n"
+                        "continue\n",
+    "chain.py": "import torch.nn as nn\nclass C0(nn.Module):\n    pass\n" + "".join(
+        f"class C{i}(C{i - 1}):\n    pass\n" for i in range(1, 1000)) + "m = C999()\n",
+    "power.py": "import torch.nn as nn\na = 9 ** 63\nb = a ** 63\nc = b ** 63\nd = c ** 63\n"
+                "e = d ** 63\nnet = nn.Linear(e, 2)\n",
+    "square.py": "import torch.nn as nn\nx = 3\nfor _ in range(64):\n    x = x * x\n"
+                 "net = nn.Linear(x, 2)\n",
+    "bigstr.py": "import torch.nn as nn\ns = 'a' * 10**12\nnet = nn.Linear(len(s), 2)\n",
+    "keras_loop.py": "import keras\nmodel = keras.Sequential(\n"
+                     "    [keras.layers.Dense(3) for i in range(20_000_000)])\n",
+    "deep.ipynb": "[" * 100_000 + "]" * 100_000,
+}
+
+
+def test_hostile_inputs_end_without_a_crash(tmp_path):
+    """One process (a hang or memory blow-up is caught by the timeout and the limit)."""
+    import resource
+    import subprocess
+    import sys
+
+    for name, text in HOSTILE.items():
+        (tmp_path / name).write_text(text)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "layerlint", "check", "--no-cache", "-j", "1", "--select",
+         "ALL", "--format", "json", "."], cwd=tmp_path, capture_output=True, text=True,
+        timeout=300, preexec_fn=limit)
+    assert done.returncode in (0, 1), done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    report = json.loads(done.stdout)
+    assert [(f["path"], f["code"]) for f in report if f["code"] in ("LL001", "LL002")] == [
+        ("deep.ipynb", "LL001")]
+    assert "nested too deeply" in report[0]["message"]
+
+
+def test_python_m_layerlint_never_imports_from_the_checked_folder(tmp_path):
+    import subprocess
+    import sys
+
+    for name in ("click.py", "tokenize.py", "json.py", "libcst.py"):
+        (tmp_path / name).write_text("raise SystemExit('imported from the checked folder')\n")
+    (tmp_path / "net.py").write_text(DROPOUT_BN)
+    done = subprocess.run([sys.executable, "-m", "layerlint", "check", "--no-cache",
+                           "-j", "1", "net.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert "imported from the checked folder" not in done.stdout + done.stderr
+    assert done.returncode == 1 and "net.py:5:5: LL101" in done.stdout

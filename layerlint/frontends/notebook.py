@@ -73,6 +73,8 @@ def read_notebook(data: bytes) -> Notebook:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as error:
         raise InputError(f"malformed notebook: {error}") from None
+    except RecursionError:
+        raise InputError("malformed notebook: JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise InputError("malformed notebook: not a JSON object")
     cells = document.get("cells")
