@@ -7,15 +7,17 @@ import importlib
 import multiprocessing
 import os
 import queue
+import signal
 import stat
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from layerlint.frontends import SUFFIXES, InputError, Project, load_graphs
+from layerlint.frontends import SUFFIXES, InputError, OverBudget, Project, load_graphs
 from layerlint.ir import LayerGraph, Location
 from layerlint.registry import diagnostic
 from layerlint.rule import Finding, Rule
@@ -329,12 +331,75 @@ def _check_batch(batch: list[Path]) -> list[_Outcome]:
         return [_check_file(file, project, instances, selected, fixable) for file in batch]
 
 
+# Per-file budget: a file over it gets LL002 instead of running on (the frontends bound
+# their own work; this catches what they miss). CPU time, so that a loaded machine does
+# not turn a slow file into a partial result.
+FILE_CPU_BUDGET_S = 10.0
+MAX_SOURCE_BYTES = 4_000_000  # .py files; the largest real one seen is 1.4 MB
+
+
+class _OutOfTime(BaseException):
+    """Raised by the budget's timer; a BaseException, so that no frontend's
+    ``except Exception`` swallows it."""
+
+
+@contextmanager
+def _cpu_budget(seconds: float) -> Iterator[None]:
+    """Raise _OutOfTime in the block after ``seconds`` of this process's CPU time
+    (where a timer signal can be used: the main thread on a POSIX system)."""
+    if (seconds <= 0 or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    armed = [True]
+
+    def expire(signum: int, frame: object) -> None:
+        if armed[0]:
+            armed[0] = False
+            raise _OutOfTime
+
+    previous = signal.signal(signal.SIGPROF, expire)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        armed[0] = False
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+
+
 def _check_file(file: Path, project: Project, rules: list[Rule], selected: frozenset[str],
                 fixable: bool) -> _Outcome:
     project.dependencies = set()
+    note = None
+    if file.suffix == ".py":
+        try:
+            size = file.stat().st_size
+        except OSError:
+            size = 0
+        if size > MAX_SOURCE_BYTES:
+            note = (f"not analysed: the file is {size / 1e6:.1f} MB, over layerlint's "
+                    f"limit of {MAX_SOURCE_BYTES / 1e6:g} MB for a source file")
+    if note is None:
+        try:
+            with _cpu_budget(FILE_CPU_BUDGET_S):
+                return _analyse(file, project, rules, selected, fixable)
+        except _OutOfTime:
+            note = (f"not analysed: stopped after {FILE_CPU_BUDGET_S:g} s of CPU time, "
+                    f"layerlint's budget for one file")
+    over = [_diagnostic(INCOMPLETE, file, note)] if INCOMPLETE in selected else []
+    return over, [], sorted(project.dependencies), [None] * len(over)
+
+
+def _analyse(file: Path, project: Project, rules: list[Rule], selected: frozenset[str],
+             fixable: bool) -> _Outcome:
     errors: list[tuple[str, Finding]] = []
     try:
         graphs = load_graphs(file, project)
+    except OverBudget as error:
+        over = [_diagnostic(INCOMPLETE, file, error.message, error.line, error.column,
+                            error.cell)] if INCOMPLETE in selected else []
+        return over, errors, sorted(project.dependencies), [None] * len(over)
     except InputError as error:
         unread = [_diagnostic(PARSE_ERROR, file, error.message, error.line, error.column,
                               error.cell)] if PARSE_ERROR in selected else []

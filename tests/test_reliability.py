@@ -500,3 +500,53 @@ def test_python_m_layerlint_never_imports_from_the_checked_folder(tmp_path):
                           text=True, timeout=120)
     assert "imported from the checked folder" not in done.stdout + done.stderr
     assert done.returncode == 1 and "net.py:5:5: LL101" in done.stdout
+
+
+# --- per-file time and size budget -----------------------------------------------------
+
+def test_a_giant_literal_is_not_paid_for(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    items = ", ".join("1" for _ in range(150_000))
+    (tmp_path / "data.py").write_text(f"import torch\nTABLE = [{items}]\n")
+    (tmp_path / "nb.ipynb").write_text(json.dumps({"cells": [
+        {"cell_type": "code", "source": f"import torch\nTABLE = [{items}]\n"}]}))
+    (tmp_path / "net.py").write_text(DROPOUT_BN)
+    started = time.process_time()
+    code, report = _json(".")
+    assert time.process_time() - started < 10  # LibCST alone would take several seconds
+    budget = [(f["path"], f["cell"], f["line"], f["code"], f["message"]) for f in report
+              if f["code"] == "LL002"]
+    message = ("not analysed: a literal of 150,000 items (line 2) is over layerlint's "
+               "limit of 100,000")
+    assert budget == [("data.py", None, 2, "LL002", message),
+                      ("nb.ipynb", 1, 2, "LL002", message)]
+    assert any(f["path"] == "net.py" and f["code"] == "LL101" for f in report)
+    assert code == 1
+
+
+def test_a_file_over_the_size_limit_is_ll002(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(engine, "MAX_SOURCE_BYTES", 100)
+    (tmp_path / "net.py").write_text(DROPOUT_BN)
+    code, report = _json("net.py")
+    assert [(f["code"], f["message"]) for f in report] == [(
+        "LL002", f"not analysed: the file is 0.0 MB, over layerlint's limit of 0.0001 MB "
+                 f"for a source file")]
+
+
+def test_a_file_over_the_time_budget_is_ll002_and_the_run_goes_on(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_slow.py").write_text(HOSTILE["chain.py"])
+    (tmp_path / "b_net.py").write_text(DROPOUT_BN)
+    monkeypatch.setattr(engine, "FILE_CPU_BUDGET_S", 0.05)
+    code, report = _json(".")
+    assert ("a_slow.py", "LL002", "not analysed: stopped after 0.05 s of CPU time, "
+            "layerlint's budget for one file") in [
+        (f["path"], f["code"], f["message"]) for f in report]
+    assert any(f["path"] == "b_net.py" and f["code"] == "LL101" for f in report)
+    import signal
+
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)  # disarmed afterwards
+    assert signal.getsignal(signal.SIGPROF) in (signal.SIG_DFL, None)

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from layerlint.ir import LayerGraph
 
-__all__ = ["SUFFIXES", "InputError", "Project", "load_graphs"]
+__all__ = ["MAX_LITERAL_ITEMS", "SUFFIXES", "InputError", "OverBudget", "Project",
+           "load_graphs"]
+
+# A literal list, tuple, set or dict with more items than this is data, not a model:
+# LibCST would take seconds to parse it (tens of microseconds an item), so the file is
+# not analysed (LL002) instead of being paid for.
+MAX_LITERAL_ITEMS = 100_000
 
 
 class InputError(Exception):
@@ -22,6 +28,10 @@ class InputError(Exception):
         self.line = line
         self.column = column
         self.cell = cell  # notebook code cell, 1-based
+
+
+class OverBudget(InputError):
+    """The input is too large to analyse within layerlint's budget (LL002, not LL001)."""
 
 
 class Project:

@@ -125,5 +125,5 @@ def load_graphs(path: Path, project: Project) -> list[LayerGraph]:
         graphs = _python.load_graphs(path, project, notebook.text.encode("utf-8"))
     except InputError as error:
         cell, line = notebook.locate(error.line)
-        raise InputError(error.message, line, error.column, cell) from None
+        raise type(error)(error.message, line, error.column, cell) from None
     return [_map_graph(graph, notebook) for graph in graphs]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from layerlint.frontends import InputError, Project
+from layerlint.frontends import MAX_LITERAL_ITEMS, InputError, OverBudget, Project
 from layerlint.ir import LayerGraph, Location
 from layerlint.pytext import decode_python, python_lines
 
@@ -326,6 +326,17 @@ def dotted_name(node: cst.BaseExpression) -> str:
     return ""
 
 
+def _check_literal_sizes(tree: ast.Module) -> None:
+    for node in ast.walk(tree):
+        items = (len(node.elts) if isinstance(node, (ast.List, ast.Tuple, ast.Set))
+                 else len(node.keys) if isinstance(node, ast.Dict) else 0)
+        if items > MAX_LITERAL_ITEMS:
+            raise OverBudget(
+                f"not analysed: a literal of {items:,} items (line {node.lineno}) is over "
+                f"layerlint's limit of {MAX_LITERAL_ITEMS:,}", node.lineno,
+                node.col_offset + 1)
+
+
 def parse_python(path: Path, project: Project, data: bytes | None = None) -> PythonModule:
     """Parse a file once per run (cached on the project)."""
     key = path.resolve()
@@ -350,6 +361,7 @@ def parse_python(path: Path, project: Project, data: bytes | None = None) -> Pyt
             raise InputError("expression nested too deeply to parse") from None
         except ValueError as error:
             raise InputError(f"cannot parse file: {error}") from None
+        _check_literal_sizes(tree)
         try:
             module = cst.parse_module(text)
         except cst.ParserSyntaxError as error:
