@@ -55,9 +55,12 @@ def cli() -> None:
               help="Report suppression comments that suppress nothing (LL003).")
 @click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False),
               help="Write accepted findings here if absent; else report only new ones.")
-@click.option("--fix", is_flag=True, help="Apply safe fixes.")
-@click.option("--unsafe-fixes", is_flag=True, help="Apply unsafe fixes as well as safe ones.")
-@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
+@click.option("--fix", is_flag=True, help="Apply fixes (safe ones; unsafe ones too with "
+                                            "--unsafe-fixes).")
+@click.option("--unsafe-fixes", is_flag=True,
+              help="Enable unsafe fixes: --fix applies them, --diff shows them.")
+@click.option("--diff", is_flag=True,
+              help="Print the fixes --fix would apply as a unified diff; write nothing.")
 @click.option("--no-cache", is_flag=True, help="Check every file anew; read and write no cache.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Cache folder (default: `cache-dir` in the configuration, else "
@@ -76,6 +79,8 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
     from layerlint.linter import LintOptions, lint
     from layerlint.registry import SelectionError, all_rules
     from layerlint.reporting import (
+        fix_counts,
+        hidden_hint,
         printable,
         render_github,
         render_json,
@@ -89,7 +94,7 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
         config=config_path, isolated=isolated, force_exclude=force_exclude,
         report_unused_suppressions=report_unused_suppressions, baseline=baseline,
         fix=fix, unsafe_fixes=unsafe_fixes, diff=diff,
-        count_fixable=output_format == "text" and not diff,
+        count_fixable=output_format == "text" or diff,
         cache=not no_cache, cache_dir=cache_dir, jobs=jobs or _cores(),
     )
     try:
@@ -113,6 +118,7 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
             source_line=_source_line(result) if terminal else None,
             color=terminal and not os.environ.get("NO_COLOR"),
             fixable=result.fixable, internal_errors=len(result.internal_errors),
+            unsafe_fixes=unsafe_fixes,
         ), nl=False, color=terminal)
     if not result.files_checked and not result.findings:
         # as ruff: a clear warning, but not a failure (an empty folder is not an error)
@@ -120,10 +126,14 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
                    "the given paths", err=True)
     for note in result.fix_notes:
         click.echo(f"layerlint: {printable(note)}", err=True)
+    hidden = fix_counts(result.fixable, unsafe_fixes)[1]
+    more = f" ({hidden_hint(hidden)})" if hidden else ""
     if result.fixed:
         verb = "Would fix" if diff else "Fixed"
-        click.echo(f"{verb} {result.fixed} problem{'s' if result.fixed != 1 else ''}.",
+        click.echo(f"{verb} {result.fixed} problem{'s' if result.fixed != 1 else ''}{more}.",
                    err=True)
+    elif diff or (fix and hidden):
+        click.echo(f"No fixes available{more}.", err=True)
     if result.baseline_written is not None:
         click.echo(f"layerlint: wrote {result.baseline_written} finding(s) to baseline "
                    f"{baseline}", err=True)

@@ -94,7 +94,7 @@ def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintRes
     """Lint; raises ConfigError or BaselineError for a bad configuration or baseline."""
     resolver = Resolver(options.overrides, options.config, options.isolated)
     files = _files(paths or [Path(".")], resolver, options.force_exclude)
-    fixing = options.fix or options.unsafe_fixes or options.diff
+    fixing = options.fix or options.diff  # as ruff: --unsafe-fixes only enables
     # Only source files are fixed (never read a model's gigabytes of weights here).
     hashes = {display_path(f): _digest(f) for f in files
               if f.suffix == ".py"} if fixing else {}
@@ -115,6 +115,8 @@ def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintRes
         findings = _fix(paths, options, findings, result, hashes)
     if options.baseline is not None:
         findings = _baseline(findings, options.baseline, result)
+        kept = set(findings)
+        result.fixable = {f: safe for f, safe in result.fixable.items() if f in kept}
     if not fixing or options.diff or not result.fixed:  # else the last pass has them
         findings = [*findings, *(f for f in engine.crashes if f not in findings)]
     result.findings = sorted(findings, key=Finding.sort_key)
@@ -249,8 +251,7 @@ def _fix(paths: Sequence[Path], options: LintOptions, findings: list[Finding],
     # edits of one Sequential), as ruff does. The output shows what is left.
     last_pass = options.fix_pass + 1 >= _MAX_FIX_PASSES
     again = lint(paths, replace(options, baseline=None, fix_pass=options.fix_pass + 1,
-                                fix=options.fix and not last_pass,
-                                unsafe_fixes=options.unsafe_fixes and not last_pass))
+                                fix=options.fix and not last_pass))
     result.internal_errors.extend(again.internal_errors)
     result.sources = again.sources
     result.fixable = again.fixable

@@ -68,24 +68,28 @@ def format_location(finding: Finding) -> str:
 def render_text(findings: Sequence[Finding], files_checked: int, *,
                 source_line: Callable[[Location], str | None] | None = None,
                 color: bool = False, fixable: Mapping[Finding, bool] | None = None,
-                internal_errors: int = 0) -> str:
+                internal_errors: int = 0, unsafe_fixes: bool = False) -> str:
     """One line per finding; with ``source_line`` (a terminal) the line and a caret too.
 
     ``fixable`` maps a finding that has an applicable fix to whether the fix is safe;
+    as in ruff, ``[*]`` marks the fixes that ``--fix`` would apply (unsafe ones only
+    with ``unsafe_fixes``), and the summary counts the others as hidden.
     ``internal_errors``: crashes during the run (the summary then never reads as a pass).
     """
     paint = _paint if color else _plain
     fixable = fixable or {}
     lines = []
     for f in findings:
-        mark = paint(" [*]", "cyan") if f in fixable else ""
+        shown = f in fixable and (fixable[f] or unsafe_fixes)
+        mark = paint(" [*]", "cyan") if shown else ""
         lines.append(f"{paint(format_location(f), 'bold')}: {paint(f.code, 'red', 'bold')}"
                      f"{mark} [{f.name}] {printable(f.message)}"
                      + (f" (node {f.location.node})" if f.location.node else ""))
         text = source_line(f.location) if source_line else None
         if text is not None:
             lines.extend(_snippet(f.location, text, paint))
-    lines.append(summary(len(findings), files_checked, fixable, internal_errors))
+    lines.append(summary(len(findings), files_checked, fixable, internal_errors,
+                         unsafe_fixes))
     return "\n".join(lines) + "\n"
 
 
@@ -120,8 +124,21 @@ def _plain(text: str, *styles: str) -> str:
     return text
 
 
+def fix_counts(fixable: Mapping[Finding, bool] | None, unsafe_fixes: bool) -> tuple[int, int]:
+    """(fixes that --fix applies, unsafe fixes hidden until --unsafe-fixes)."""
+    safe = sum(1 for is_safe in (fixable or {}).values() if is_safe)
+    unsafe = len(fixable or {}) - safe
+    return (safe + unsafe, 0) if unsafe_fixes else (safe, unsafe)
+
+
+def hidden_hint(hidden: int) -> str:
+    return (f"{hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with "
+            "--unsafe-fixes")
+
+
 def summary(count: int, files_checked: int,
-            fixable: Mapping[Finding, bool] | None = None, internal_errors: int = 0) -> str:
+            fixable: Mapping[Finding, bool] | None = None, internal_errors: int = 0,
+            unsafe_fixes: bool = False) -> str:
     files = f"{files_checked} file{'s' if files_checked != 1 else ''}"
     crashed = (f" layerlint hit {internal_errors} internal error"
                f"{'s' if internal_errors != 1 else ''} (LL002): the results are incomplete."
@@ -130,14 +147,13 @@ def summary(count: int, files_checked: int,
         if crashed:
             return f"No problems found in {files} checked, but{crashed}"
         return f"All checks passed ({files} checked)."
-    safe = sum(1 for is_safe in (fixable or {}).values() if is_safe)
-    unsafe = len(fixable or {}) - safe
+    applicable, hidden = fix_counts(fixable, unsafe_fixes)
     hints = []
-    if safe:
-        hints.append(f"{safe} fixable with --fix")
-    if unsafe:
-        hints.append(f"{unsafe} fixable with --unsafe-fixes")
-    hint = f" ({', '.join(hints)})" if hints else ""
+    if applicable:
+        hints.append(f"{applicable} fixable with --fix")
+    if hidden:
+        hints.append(hidden_hint(hidden))
+    hint = f" ({'; '.join(hints)})" if hints else ""
     return (f"Found {count} problem{'s' if count != 1 else ''}{hint} in {files} checked."
             + crashed)
 

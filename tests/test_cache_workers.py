@@ -259,13 +259,13 @@ def test_text_output_and_fixable_marks_are_the_same_cached_and_in_workers(tmp_pa
         assert result.exit_code == 1, result.output
         return result.output
 
-    expected = text("--no-cache", "-j", "1")
-    assert "[*]" in expected and "fixable with --unsafe-fixes" in expected
+    expected = text("--no-cache", "-j", "1", "--unsafe-fixes")
+    assert "[*]" in expected and "fixable with --fix" in expected
     # a JSON run caches no fix marks: the text run after it finds them
     runner.invoke(cli, ["check", "--format", "json", str(FIXTURES)])
-    assert text("-j", "2") == expected
+    assert text("-j", "2", "--unsafe-fixes") == expected
     _no_frontend(monkeypatch)
-    assert text("-j", "1") == expected
+    assert text("-j", "1", "--unsafe-fixes") == expected
 
 
 def test_a_worker_that_dies_leaves_its_files_to_the_main_process(monkeypatch, cold):

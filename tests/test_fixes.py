@@ -53,13 +53,55 @@ def test_fixable_reported_and_json_fix_field(project):
     result = _check()
     assert result.exit_code == 1
     assert result.stdout.splitlines()[-1] == (
-        "Found 2 problems (1 fixable with --fix, 1 fixable with --unsafe-fixes) "
-        "in 1 file checked.")
+        "Found 2 problems (1 fixable with --fix; 1 hidden fix can be enabled with "
+        "--unsafe-fixes) in 1 file checked.")
+    assert [line.startswith("model.py:7:") for line in result.stdout.splitlines()
+            if "[*]" in line] == [True]  # only the safe fix is marked
     findings = json.loads(_check("--format", "json").stdout)
     assert findings[0]["fix"] == {"edit": "move-after", "applicability": "safe",
                                   "description": "move `Dropout(0.3)` after "
                                                  "`BatchNormalization()`"}
     assert project.read_text() == SOURCE
+
+
+def test_unsafe_fixes_alone_only_enables(project):
+    """As ruff: --unsafe-fixes enables (marks, counts), --fix applies."""
+    result = _check("--unsafe-fixes")
+    assert result.exit_code == 1
+    assert project.read_text() == SOURCE
+    assert result.stdout.count("[*]") == 2
+    assert result.stdout.splitlines()[-1] == (
+        "Found 2 problems (2 fixable with --fix) in 1 file checked.")
+
+
+def test_diff_alone_shows_the_safe_fixes_and_counts_hidden_ones(project):
+    result = _check("--diff")
+    assert result.exit_code == 1
+    assert "+    layers.BatchNormalization(),\n" in result.stdout
+    assert "use_bias=False" not in result.stdout
+    assert "Would fix 1 problem (1 hidden fix can be enabled with --unsafe-fixes)." in (
+        result.stderr)
+    assert project.read_text() == SOURCE
+
+
+def test_diff_without_applicable_fixes_says_how_to_see_them(project):
+    assert "Fixed 1 problem (2 hidden fixes can be enabled with --unsafe-fixes)." in (
+        _check("--fix").stderr)  # the safe move; the two fixes left are unsafe
+    result = _check("--diff")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "No fixes available (2 hidden fixes can be enabled with --unsafe-fixes)." in (
+        result.stderr)
+    shown = _check("--diff", "--unsafe-fixes")
+    assert "+    layers.Dense(64, use_bias=False),  # hidden\n" in shown.stdout
+
+
+def test_baselined_findings_are_not_counted_as_fixable(project):
+    assert _check("--baseline", "base.json").exit_code == 0
+    project.write_text(SOURCE + "extra = keras.Sequential([layers.Dense(2), layers.Dropout(0.1),"
+                                " layers.BatchNormalization()])\n")
+    result = _check("--baseline", "base.json")
+    assert result.stdout.splitlines()[-1] == (
+        "Found 1 problem (1 fixable with --fix) in 1 file checked.")
 
 
 def test_fix_applies_safe_fixes_only_and_relints(project):
@@ -72,7 +114,7 @@ def test_fix_applies_safe_fixes_only_and_relints(project):
 
 
 def test_unsafe_fixes_apply_everything_and_nothing_is_found_again(project):
-    result = _check("--format", "json", "--unsafe-fixes")
+    result = _check("--format", "json", "--fix", "--unsafe-fixes")
     assert result.exit_code == 0, result.output
     assert _codes(result) == []
     fixed = project.read_text()
@@ -109,6 +151,6 @@ def test_file_changed_during_the_run_is_not_overwritten(project, monkeypatch):
         return result
 
     monkeypatch.setattr(linter, "check_paths", edit_while_linting)
-    result = _check("--unsafe-fixes")
+    result = _check("--fix", "--unsafe-fixes")
     assert "changed during the run" in result.stderr
     assert project.read_text() == SOURCE + "# edited meanwhile\n"

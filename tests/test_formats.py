@@ -97,7 +97,8 @@ def test_text_on_a_terminal_shows_source_caret_colour_and_summary():
     text = render_text([FINDING, NOTEBOOK], 2, source_line=lambda loc: lines.get(loc.line),
                        color=False, fixable={FINDING: False})
     assert text.splitlines() == [
-        "src/my model.py:4:9: LL101 [*] [dropout-before-batchnorm] "
+        # an unsafe fix is not marked unless --unsafe-fixes: --fix would not apply it
+        "src/my model.py:4:9: LL101 [dropout-before-batchnorm] "
         "`drop` reaches batchnorm `bn`, 50%: a, b",
         "  |",
         "4 |         nn.Dropout(0.5),",
@@ -108,7 +109,7 @@ def test_text_on_a_terminal_shows_source_caret_colour_and_summary():
         "2 | x = ((",
         "  |   ^^^^",
         "",
-        "Found 2 problems (1 fixable with --unsafe-fixes) in 2 files checked.",
+        "Found 2 problems (1 hidden fix can be enabled with --unsafe-fixes) in 2 files checked.",
     ]
     coloured = render_text([FINDING], 1, color=True)
     assert "\x1b[31;1mLL101\x1b[0m" in coloured

@@ -65,9 +65,9 @@ def test_ll205_unsafe_fix_uses_log_softmax(tmp_path):
             F.nll_loss(torch.softmax(model[0](x), dim=1), y).backward()
     """
     status, output, text = _run(tmp_path, code, "--select", "LL205", "--fix")
-    assert status == 1 and "2 fixable with --unsafe-fixes" in output
+    assert status == 1 and "2 hidden fixes can be enabled with --unsafe-fixes" in output
     assert "nn.Softmax(dim=1)" in text  # not applied without --unsafe-fixes
-    status, output, text = _run(tmp_path, code, "--select", "LL205", "--unsafe-fixes")
+    status, output, text = _run(tmp_path, code, "--select", "LL205", "--fix", "--unsafe-fixes")
     assert status == 0, output
     assert "nn.LogSoftmax(dim=1)" in text
     assert "F.nll_loss(torch.log_softmax(model[0](x), dim=1), y)" in text
@@ -88,7 +88,7 @@ def test_ll208_unsafe_fix_adds_dim_minus_one(tmp_path):
     assert status == 1
     assert "`self.norm` without `dim`" in output and "`F.softmax` without `dim`" in output
     assert output.count("LL208") == 2
-    status, output, text = _run(tmp_path, code, "--select", "LL208", "--unsafe-fixes")
+    status, output, text = _run(tmp_path, code, "--select", "LL208", "--fix", "--unsafe-fixes")
     assert status == 0, output
     assert "nn.LogSoftmax(dim=-1)" in text
     assert "F.softmax(x, dim=-1), F.softmax(x, 1)" in text

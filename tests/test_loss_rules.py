@@ -361,7 +361,8 @@ def test_ll203_unsafe_fix_uses_the_logits_loss_and_drops_the_sigmoid(tmp_path, m
     path.write_text(BCE_SCRIPT)
     safe_only = CliRunner().invoke(cli, ["check", "--select", "LL203", "--fix", "train.py"])
     assert safe_only.exit_code == 1 and path.read_text() == BCE_SCRIPT
-    result = CliRunner().invoke(cli, ["check", "--select", "ALL", "--unsafe-fixes",
+    result = CliRunner().invoke(cli, ["check", "--select", "ALL", "--fix",
+                                      "--unsafe-fixes",
                                       "train.py"])
     assert result.exit_code == 0, result.output
     fixed = path.read_text()

@@ -273,7 +273,7 @@ FIXABLE = DROPOUT_BN.replace("nn.BatchNorm1d(8),", "nn.BatchNorm1d(8),\n    nn.R
 
 
 def _fix(*paths: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["check", "--no-cache", "-j", "1", "--unsafe-fixes",
+    result = CliRunner().invoke(cli, ["check", "--no-cache", "-j", "1", "--fix", "--unsafe-fixes",
                                       *paths])
     assert isinstance(result.exception, SystemExit | None), result.exception
     return result.exit_code, result.stderr

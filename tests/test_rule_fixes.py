@@ -58,7 +58,7 @@ def test_torch_sequential_unsafe_fixes(write, tmp_path):
     # --fix alone: every fix here is unsafe, nothing changes
     assert _check("--fix")[1] == found
     assert (tmp_path / "model.py").read_text() == source
-    result, found = _check("--unsafe-fixes")
+    result, found = _check("--fix", "--unsafe-fixes")
     assert result.exit_code == 0 and found == []
     # the move made the conv feed the batchnorm directly: LL104, fixed in the next pass
     assert (tmp_path / "model.py").read_text() == source.replace(
@@ -90,7 +90,7 @@ def test_keras_sequential_unsafe_fixes(write, tmp_path):
         ])
     """)
     assert _check()[1] == [("LL101", 7), ("LL106", 10)]
-    result, found = _check("--unsafe-fixes")
+    result, found = _check("--fix", "--unsafe-fixes")
     assert found == []
     fixed = (tmp_path / "model.py").read_text()
     assert "    layers.Dense(64, use_bias=False),\n    layers.BatchNormalization(),\n" \
@@ -116,7 +116,7 @@ def test_ll104_in_init_and_forward(write, tmp_path):
     diff = result.stdout
     assert "-        self.fc = nn.Linear(n_in, n_hidden)\n" \
            "+        self.fc = nn.Linear(n_in, n_hidden, bias=False)\n" in diff
-    assert _check("--unsafe-fixes")[1] == []
+    assert _check("--fix", "--unsafe-fixes")[1] == []
 
 
 def test_no_fix_outside_a_literal_sequential(write, tmp_path):
@@ -137,7 +137,7 @@ def test_no_fix_outside_a_literal_sequential(write, tmp_path):
                 x = self.bn(self.drop(self.fc(x)))
                 return self.out(F.relu(self.act(x)))
     """)
-    result, found = _check("--unsafe-fixes")
+    result, found = _check("--fix", "--unsafe-fixes")
     assert found == [("LL101", 7), ("LL106", 15)]
     assert (tmp_path / "model.py").read_text() == source
     assert "not an element of a literal Sequential" in result.stderr
