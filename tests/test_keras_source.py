@@ -481,7 +481,8 @@ def test_a_choice_in_a_sequential_list_is_applied_in_parallel(graphs):
     found = graphs("""
         import keras
         def build(use_bn):
-            norm = keras.layers.BatchNormalization() if use_bn else keras.layers.LayerNormalization()
+            norm = (keras.layers.BatchNormalization() if use_bn
+                    else keras.layers.LayerNormalization())
             model = keras.Sequential([keras.layers.Dense(4), norm, keras.layers.ReLU()])
             model.compile(loss="mse")
             return model

@@ -139,7 +139,8 @@ def test_modulelist_loop_and_enumerate(tmp_path):
             def __init__(self):
                 super().__init__()
                 self.layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
-                self.norms = nn.ModuleList([nn.BatchNorm1d(4), nn.BatchNorm1d(4), nn.BatchNorm1d(4)])
+                self.norms = nn.ModuleList([nn.BatchNorm1d(4), nn.BatchNorm1d(4),
+                                            nn.BatchNorm1d(4)])
 
             def forward(self, x):
                 for i, layer in enumerate(self.layers):
@@ -299,7 +300,8 @@ def test_sequential_subclass(tmp_path):
     result = graphs(tmp_path, HEADER + """
         class ConvBNAct(nn.Sequential):
             def __init__(self, cin, cout):
-                super().__init__(nn.Conv2d(cin, cout, 3, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+                super().__init__(nn.Conv2d(cin, cout, 3, bias=False), nn.BatchNorm2d(cout),
+                                 nn.ReLU())
 
         class ConvNorm(nn.Sequential):
             def __init__(self, cin, cout):
@@ -384,7 +386,8 @@ def test_a_value_passed_on_unchanged_by_one_branch_carries_that_branch_condition
     """)
     graph = result["Net"]
     passthroughs = [lay for lay in graph.layers if lay.label == "(unchanged)"]
-    assert {str(lay.condition) for lay in passthroughs} == {"not (self.use_head)", "self.pre_logits"}
+    assert {str(lay.condition) for lay in passthroughs} == {
+        "not (self.use_head)", "self.pre_logits"}
     assert all(lay.kind is Kind.SHAPE for lay in passthroughs)
 
 

@@ -532,8 +532,8 @@ def test_a_file_over_the_size_limit_is_ll002(tmp_path, monkeypatch):
     (tmp_path / "net.py").write_text(DROPOUT_BN)
     code, report = _json("net.py")
     assert [(f["code"], f["message"]) for f in report] == [(
-        "LL002", f"not analysed: the file is 0.0 MB, over layerlint's limit of 0.0001 MB "
-                 f"for a source file")]
+        "LL002", "not analysed: the file is 0.0 MB, over layerlint's limit of 0.0001 MB "
+                 "for a source file")]
 
 
 def test_a_file_over_the_time_budget_is_ll002_and_the_run_goes_on(tmp_path, monkeypatch):

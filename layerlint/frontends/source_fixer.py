@@ -56,6 +56,17 @@ class _Container:
     values: list[cst.CSTNode]  # their values
 
 
+class _CallCollector(cst.CSTVisitor):
+    """The calls under a node, in source order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[cst.Call] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+
 class _Index:
     """Constructor calls by position, built per top-level statement when first asked.
 
@@ -76,14 +87,9 @@ class _Index:
             if span is None or not span[0] <= line <= span[2] or id(stmt) in self._indexed:
                 continue
             self._indexed.add(id(stmt))
-            calls: list[cst.Call] = []
-
-            class _Calls(cst.CSTVisitor):
-                def visit_Call(self, node: cst.Call) -> None:
-                    calls.append(node)
-
-            stmt.visit(_Calls())
-            for call in calls:  # in source order: identical texts are told apart by it
+            collector = _CallCollector()
+            stmt.visit(collector)
+            for call in collector.calls:  # in source order: identical texts are told apart by it
                 where = self.module.location(call, stmt)
                 self.calls.setdefault((where.line, where.column), []).append(call)
                 self._container(call)

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.ir import Kind, LayerGraph
 from layerlint.fix import Fix
-from layerlint.ir import Layer
+from layerlint.ir import Kind, Layer, LayerGraph
 from layerlint.rule import Example, Finding, Rule
 from layerlint.rules._common import active_dropout, describe_from, layer_ref, tracks_running_stats
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from layerlint.fix import Fix
 from layerlint.ir import Kind, Layer, LayerGraph
 from layerlint.ir.kinds import IDENTITY_ON, OUTPUT_RANGE
-from layerlint.fix import Fix
 from layerlint.rule import Example, Finding, Rule
 from layerlint.rules._common import describe_from, layer_ref
 

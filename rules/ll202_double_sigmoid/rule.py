@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.rules._losses import fed_losses, is_sigmoid, loss_ref, squash_ref
-
 from layerlint.ir import Kind, LayerGraph
 from layerlint.rule import Example, Finding, Rule
+from layerlint.rules._losses import fed_losses, is_sigmoid, loss_ref, squash_ref
 
 
 class DoubleSigmoid(Rule):

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.rules._losses import fed_losses, loss_ref, squash_ref
-
 from layerlint.fix import Fix
 from layerlint.ir import Kind, Layer, LayerGraph
 from layerlint.rule import Example, Finding, Rule
+from layerlint.rules._losses import fed_losses, loss_ref, squash_ref
 
 
 class SoftmaxIntoNllLoss(Rule):

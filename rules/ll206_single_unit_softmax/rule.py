@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.rules._losses import is_head, output_units, squash_ref
-
 from layerlint.ir import Kind, Layer, LayerGraph
 from layerlint.rule import Example, Finding, Rule
+from layerlint.rules._losses import is_head, output_units, squash_ref
 
 
 class SingleUnitSoftmax(Rule):
