@@ -312,7 +312,7 @@ def _preload(todo: list[Path], fixable: bool) -> None:
         if fixable:
             names.append("layerlint.frontends.source_fixer")
     if suffixes & {".onnx", ".onnxtxt"}:
-        names.append("layerlint.frontends.onnx_model")
+        names.append("layerlint.frontends.onnx.lowering")
     for name in names:
         importlib.import_module(name)
 

@@ -14,11 +14,8 @@ from onnx import TensorProto, helper
 
 from layerlint.engine import check_paths
 from layerlint.frontends import Project
-from layerlint.frontends.onnx_model import (
-    _module_path_from_name,
-    _source_location,
-    load_graphs,
-)
+from layerlint.frontends.onnx import load_graphs
+from layerlint.frontends.onnx.provenance import module_path_from_name, source_location
 from layerlint.ir import Kind, LayerGraph, Unresolved
 from layerlint.registry import all_rules, select_rules
 from layerlint.reporting import render_json, render_text
@@ -97,13 +94,13 @@ def test_text_locations_module_paths_and_attributes():
     ("StatefulPartitionedCall/model/dense/MatMul", None),
 ])
 def test_module_path_from_torchscript_node_names(name, path):
-    assert _module_path_from_name(name) == path
+    assert module_path_from_name(name) == path
 
 
 def test_module_called_twice_keeps_its_path():
     scopes = frozenset({"mlp", "mlp/drop", "mlp/drop_1", "mlp/fc_1"})
-    assert _module_path_from_name("/mlp/drop_1/Dropout", scopes) == "mlp.drop"
-    assert _module_path_from_name("/mlp/fc_1/Conv", scopes) == "mlp.fc_1"  # a real name
+    assert module_path_from_name("/mlp/drop_1/Dropout", scopes) == "mlp.drop"
+    assert module_path_from_name("/mlp/fc_1/Conv", scopes) == "mlp.fc_1"  # a real name
 
 
 def test_module_path_from_parameter_names(tmp_path):
@@ -121,10 +118,10 @@ def test_source_location_skips_library_frames():
     trace = ('File "/home/me/model.py", line 8, in forward\n    x = self.bn(x)\n'
              '  File "/venv/lib/python3.11/site-packages/torch/nn/modules/batchnorm.py", '
              'line 210, in forward')
-    location = _source_location({"pkg.torch.onnx.stack_trace": trace})
+    location = source_location({"pkg.torch.onnx.stack_trace": trace})
     assert (location.path, location.line) == ("/home/me/model.py", 8)
     only_library = trace.split("\n  ", 1)[1]
-    assert _source_location({"pkg.torch.onnx.stack_trace": only_library}) is None
+    assert source_location({"pkg.torch.onnx.stack_trace": only_library}) is None
 
 
 def test_dynamo_metadata_gives_module_path_and_source(tmp_path, monkeypatch):
@@ -336,9 +333,9 @@ def test_function_expansion_is_bounded(tmp_path):
 
 
 def test_function_calls_expand_until_the_budget(tmp_path, monkeypatch):
-    from layerlint.frontends import onnx_model
+    from layerlint.frontends.onnx import lowering
 
-    monkeypatch.setattr(onnx_model, "INLINE_BUDGET", 16)
+    monkeypatch.setattr(lowering, "INLINE_BUDGET", 16)
     path = tmp_path / "calls.onnx"
     onnx.save(_nested_functions(2, top_calls=5), str(path))  # 7 nodes per call
     graph = _graph(path)

@@ -12,9 +12,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from layerlint.engine import check_paths
-from layerlint.frontends import Project, onnx_model
-from layerlint.frontends.onnx import reader
-from layerlint.frontends.onnx.reader import read_model
+from layerlint.frontends import Project
+from layerlint.frontends import onnx as onnx_frontend
+from layerlint.frontends.onnx import lowering, reader
+from layerlint.frontends.onnx.reader import check_header, read_model
 from layerlint.ir import LayerGraph
 from layerlint.registry import all_rules
 
@@ -23,8 +24,8 @@ FIXTURES = ROOT / "fixtures" / "onnx"
 
 
 def _lower(model, name: str = "model.onnx") -> LayerGraph:
-    onnx_model._check_model_header(model)
-    return onnx_model._Lowering(model, name, {}).run()
+    check_header(model)
+    return lowering.Lowering(model, name, {}).run()
 
 
 def _signature(graph: LayerGraph) -> list[tuple]:
@@ -77,7 +78,7 @@ def test_same_graph_as_a_full_parse(tmp_path, monkeypatch, name, text):
     full = _lower(onnx.load(str(path)))
     monkeypatch.setattr(reader, "WALK_ABOVE", 0)
     monkeypatch.setattr(reader, "MAX_INLINE_ELEMENTS", 8)
-    monkeypatch.setattr(onnx_model, "MAX_INLINE_ELEMENTS", 8)
+    monkeypatch.setattr(lowering, "MAX_INLINE_ELEMENTS", 8)
     stripped = read_model(path)
     weights = [t for t in stripped.graph.initializer if np.prod(t.dims) > 8]
     assert all(not t.raw_data and not t.float_data for t in weights)
@@ -227,7 +228,7 @@ def test_node_names_that_are_not_utf8(tmp_path, monkeypatch):
 def test_project_run_reads_without_onnx(tmp_path):
     """``load_graphs`` on a binary file: the same graph as lowering ``onnx.load``."""
     path = _vgg_block(tmp_path)
-    (graph,) = onnx_model.load_graphs(path, Project([path], str))
+    (graph,) = onnx_frontend.load_graphs(path, Project([path], str))
     assert _signature(graph) == _signature(_lower(onnx.load(str(path)), str(path)))
 
 
@@ -250,7 +251,7 @@ def test_result_cache_keys_a_model_by_its_structure(tmp_path, monkeypatch):
         raise AssertionError("a cached result must be used")
 
     with monkeypatch.context() as patch:
-        patch.setattr(onnx_model, "load_graphs", fresh)
+        patch.setattr(onnx_frontend, "load_graphs", fresh)
         again = check_paths([path], all_rules(), cache=ResultCache(tmp_path / "cache",
                                                                    all_rules()))
     assert not again.internal_errors

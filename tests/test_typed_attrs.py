@@ -5,7 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from layerlint.frontends import Project, onnx_model
+from layerlint.frontends import Project
+from layerlint.frontends import onnx as onnx_frontend
 from layerlint.frontends.python import source as python_source
 from layerlint.ir import (
     BatchNorm,
@@ -62,7 +63,7 @@ def _graph(tmp_path: Path, name: str, code: str) -> LayerGraph:
     path = tmp_path / name
     path.write_text(textwrap.dedent(code) if not name.endswith("txt") else code)
     project = Project([path], str)
-    load = onnx_model.load_graphs if name.endswith("txt") else python_source.load_graphs
+    load = onnx_frontend.load_graphs if name.endswith("txt") else python_source.load_graphs
     [graph] = [g for g in load(path, project) if g.layers]
     return graph
 

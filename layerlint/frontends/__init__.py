@@ -86,9 +86,9 @@ def _load_python(path: Path, project: Project) -> list[LayerGraph]:
 
 
 def _load_onnx(path: Path, project: Project) -> list[LayerGraph]:
-    from layerlint.frontends import onnx_model
+    from layerlint.frontends import onnx
 
-    return onnx_model.load_graphs(path, project)
+    return onnx.load_graphs(path, project)
 
 
 def _load_notebook(path: Path, project: Project) -> list[LayerGraph]:

@@ -22,13 +22,15 @@ import os
 import stat
 import struct
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from layerlint.frontends import InputError
 
-__all__ = ["MAX_INLINE_ELEMENTS", "proto", "read_model", "structure", "tensor_values"]
+__all__ = ["DEFAULT_DOMAINS", "MAX_INLINE_ELEMENTS", "NodeKey", "check_header", "nodes_in_order",
+           "proto", "read_model", "structure", "tensor_values"]
 
 # Tensors with more elements are never decoded (and their payload never read).
 MAX_INLINE_ELEMENTS = 4096
@@ -334,3 +336,52 @@ def tensor_values(tensor: Any) -> list[float] | None:
         values = [struct.unpack("<f", struct.pack("<I", (v & 0xFFFF) << 16))[0]
                   for v in values]
     return [float(v) for v in values]
+
+
+# --------------------------------------------------------------------------------------
+# Checks and walks shared by the binary and the text reader
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+_KNOWN_OPSET = 20  # the newest opset of the oldest onnx that layerlint supports (1.15)
+_GRAPH, _GRAPHS = 5, 10  # AttributeProto.GRAPH, AttributeProto.GRAPHS
+
+NodeKey = tuple  # ("graph", i, attr, j, ...) or ("function", f, j, ...)
+
+
+def check_header(model: Any, text: bool = False) -> None:
+    """Reject protobufs that decode but are not a ModelProto, and unknown opsets."""
+    lowest = 0 if text else 1  # the text format may leave ir_version out
+    if not model.HasField("graph") or not (lowest <= model.ir_version <= 64):
+        raise InputError(
+            "not an ONNX model: the file is a protobuf but not a ModelProto "
+            f"(ir_version {model.ir_version}, {'a' if model.HasField('graph') else 'no'} graph)")
+    if (text or model.ir_version >= 3) and not model.opset_import:
+        raise InputError("not an ONNX model: it imports no opset (opset_import is empty)")
+    for opset in model.opset_import:
+        if opset.domain in DEFAULT_DOMAINS and not 1 <= opset.version <= _KNOWN_OPSET:
+            import onnx.defs  # newer than every supported onnx knows: ask this one
+
+            newest = onnx.defs.onnx_opset_version()
+            if 1 <= opset.version <= newest:
+                continue
+            raise InputError(
+                f"unknown ONNX opset {opset.version} (this onnx {onnx.__version__} knows "
+                f"opsets 1 to {newest}); upgrade the onnx package or re-export")
+
+
+def nodes_in_order(model: Any) -> Iterator[tuple[NodeKey, Any]]:
+    """Every node of the main graph, its subgraphs and the functions, in file order."""
+    def walk(graph: Any, key: NodeKey) -> Iterator[tuple[NodeKey, Any]]:
+        for index, node in enumerate(graph.node):
+            yield (*key, index), node
+            for attr in node.attribute:
+                if attr.type == _GRAPH:
+                    yield from walk(attr.g, (*key, index, attr.name))
+                elif attr.type == _GRAPHS:
+                    for k, sub in enumerate(attr.graphs):
+                        yield from walk(sub, (*key, index, f"{attr.name}[{k}]"))
+
+    yield from walk(model.graph, ("graph",))
+    for f_index, function in enumerate(model.functions):
+        for index, node in enumerate(function.node):
+            yield ("function", f_index, index), node

@@ -1,20 +1,13 @@
-"""ONNX frontend: lower an ONNX model (binary ``.onnx`` or text ``.onnxtxt``) to the layer graph.
+"""Lowering an ONNX model to the layer graph.
 
-Weights are never read: binary models are loaded with ``load_external_data=False``, so
-external-data files (missing, huge, or pointing outside the model's folder) are never
-opened. Only small inline constants (a Dropout ratio, Clip bounds, a zero bias) are read.
-
-Lowering, in brief:
 - Values are *dynamic* when they depend on a graph input; nodes that only compute on
   initializers, ``Constant`` nodes or shapes (``Shape``/``Size``) are static and become no
   layer, so shape arithmetic never creates data-flow paths between layers.
-- Op kinds come from the vocabulary (``onnx::Op`` keys in ``layerlint.ir.kinds``).
-  Patterns are lowered here: ``Clip(0, 6)`` -> ReLU6, ``Clip(0, inf)`` -> ReLU, other
-  literal Clips -> hardtanh; ``x * Sigmoid(x)`` -> SiLU; ``x * Tanh(Softplus(x))`` -> Mish;
-  ``Log(Sigmoid(x))`` -> LogSigmoid; a weighted layer without bias whose only consumer
-  is an ``Add`` of a static value gets ``bias=True`` (MatMul + Add is a biased Linear).
+- Op kinds come from the vocabulary (``onnx::Op`` keys in ``layerlint.ir.kinds``);
+  patterns (Clip as ReLU6, x * Sigmoid(x) as SiLU, MatMul + Add) are in ``patterns``.
 - ``If`` branches, ``Loop`` and ``Scan`` bodies and model-local functions are inlined
-  (branch layers carry a condition; loop-carried values get back edges).
+  (branch layers carry a condition; loop-carried values get back edges); function calls
+  expand to at most ``INLINE_BUDGET`` nodes per model.
 - Attributes use the PyTorch frontend's names: ``p`` (dropout probability), ``bias``,
   ``momentum``. ONNX BatchNormalization momentum is Keras-style (``running = running *
   momentum + batch * (1 - momentum)``; torch's default 0.1 exports as 0.9). ``momentum``
@@ -24,55 +17,46 @@ Lowering, in brief:
   ``training_mode`` (Dropout, BatchNormalization) is the export's mode, not the
   model's: an inference export still describes layers that train, so it is not
   stored as ``training``, which rules read as "never active".
-- Module paths come from the torch exporters: ``pkg.torch.onnx.name_scopes`` metadata
-  (dynamo) or scoped node names (``/layer1/layer1.0/bn1/BatchNormalization`` ->
-  ``layer1.0.bn1``, TorchScript). The dynamo exporter's stack trace gives the source
-  line, stored as the layer's ``use`` location.
-
-Eval-mode exports (see ``_eval_mode_hidden``) declare the layers they hide (``graph.hidden``);
-the engine reports the selected rules that need them (LL002).
+- Module paths and source lines come from ``provenance``; eval-mode exports declare
+  the layers they hide (``graph.hidden``, from ``eval_export``), and the engine reports
+  the selected rules that need them (LL002).
 """
 
 from __future__ import annotations
 
-import ast
-import functools
 import heapq
-import math
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from layerlint.frontends import InputError, Project
+from layerlint.frontends import InputError
 from layerlint.frontends.attributes import onnx_attrs
-from layerlint.frontends.onnx.reader import MAX_INLINE_ELEMENTS, proto, read_model, tensor_values
-from layerlint.ir import (
-    GraphBuilder,
-    Hidden,
-    Kind,
-    LayerGraph,
-    Location,
-    OpInfo,
-    Role,
-    Unresolved,
-    lookup,
+from layerlint.frontends.onnx.eval_export import Evidence, eval_mode_hidden
+from layerlint.frontends.onnx.patterns import Patterns
+from layerlint.frontends.onnx.provenance import (
+    PARAMETER,
+    metadata,
+    module_path_from_metadata,
+    module_path_from_name,
+    module_path_from_parameters,
+    source_location,
+    torch_scopes,
 )
-from layerlint.ir.kinds import activation_op
+from layerlint.frontends.onnx.reader import (
+    DEFAULT_DOMAINS,
+    MAX_INLINE_ELEMENTS,
+    NodeKey,
+    proto,
+    tensor_values,
+)
+from layerlint.ir import GraphBuilder, Kind, LayerGraph, Location, OpInfo, Role, Unresolved, lookup
 
 _pb = proto()
 AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto = (
     _pb.AttributeProto, _pb.GraphProto, _pb.ModelProto, _pb.NodeProto, _pb.TensorProto)
 
-__all__ = ["load_graphs", "TRAINING_EXPORT"]
+__all__ = ["INLINE_BUDGET", "Body", "Lowering", "Record"]
 
-# How to export a torch model so that Dropout and BatchNormalization survive (torch 2.13).
-TRAINING_EXPORT = (
-    "torch.onnx.export(model.train(), args, f, "
-    "training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False, dynamo=False)"
-)
-
-_DEFAULT_DOMAINS = ("", "ai.onnx")
 # Nodes whose outputs carry no data of the model (shapes, constants, random draws).
 _STATIC_OPS = frozenset({
     "Constant", "ConstantOfShape", "Shape", "Size", "RandomNormal", "RandomUniform",
@@ -93,242 +77,6 @@ _FUNCTION_DEPTH = 32
 # Nodes that inlining model-local functions may create in one model (about 2 s).
 INLINE_BUDGET = 20_000
 _EMPTY: tuple[int, ...] = ()
-_KNOWN_OPSET = 20  # the newest opset of the oldest onnx that layerlint supports (1.15)
-
-
-def load_graphs(path: Path, project: Project) -> list[LayerGraph]:
-    shown = project.display(path)
-    model, text = _read(path)
-    _check_model_header(model, text=text is not None)
-    positions = _text_positions(model, text) if text is not None else {}
-    return [_Lowering(model, shown, positions).run()]
-
-
-# --------------------------------------------------------------------------------------
-# Reading and validating
-
-
-def _read(path: Path) -> tuple[ModelProto, str | None]:
-    if path.suffix == ".onnxtxt":
-        import onnx.parser
-
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as error:
-            raise InputError(f"ONNX text is not valid UTF-8: {error.reason}") from None
-        except OSError as error:
-            raise InputError(f"cannot read file: {error.strerror}") from None
-        try:
-            return onnx.parser.parse_model(text), text
-        except onnx.parser.ParseError as error:
-            raise _text_parse_error(error) from None
-    return read_model(path), None
-
-
-def _text_parse_error(error: Exception) -> InputError:
-    raw = error.args[0] if error.args else ""
-    message = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    where = re.search(r"line:\s*(\d+)\s*column:\s*(\d+)", message)
-    reason = message.strip().splitlines()[-1] if message.strip() else "syntax error"
-    if where:
-        return InputError(f"ONNX text syntax error: {reason}", int(where[1]), int(where[2]))
-    return InputError(f"ONNX text syntax error: {reason}")
-
-
-def _check_model_header(model: ModelProto, text: bool = False) -> None:
-    """Reject protobufs that decode but are not a ModelProto, and unknown opsets."""
-    lowest = 0 if text else 1  # the text format may leave ir_version out
-    if not model.HasField("graph") or not (lowest <= model.ir_version <= 64):
-        raise InputError(
-            "not an ONNX model: the file is a protobuf but not a ModelProto "
-            f"(ir_version {model.ir_version}, {'a' if model.HasField('graph') else 'no'} graph)")
-    if (text or model.ir_version >= 3) and not model.opset_import:
-        raise InputError("not an ONNX model: it imports no opset (opset_import is empty)")
-    for opset in model.opset_import:
-        if opset.domain in _DEFAULT_DOMAINS and not 1 <= opset.version <= _KNOWN_OPSET:
-            import onnx.defs  # newer than every supported onnx knows: ask this one
-
-            newest = onnx.defs.onnx_opset_version()
-            if 1 <= opset.version <= newest:
-                continue
-            raise InputError(
-                f"unknown ONNX opset {opset.version} (this onnx {onnx.__version__} knows "
-                f"opsets 1 to {newest}); upgrade the onnx package or re-export")
-
-
-# --------------------------------------------------------------------------------------
-# Text positions (.onnxtxt): where each node statement is.
-
-NodeKey = tuple  # ("graph", i, attr, j, ...) or ("function", f, j, ...)
-
-
-def _strip_comments(text: str) -> str:
-    """Blank out ``#`` comments (outside string literals), keeping offsets."""
-    out = list(text)
-    in_string = in_comment = False
-    for i, char in enumerate(text):
-        if in_comment:
-            if char == "\n":
-                in_comment = False
-            else:
-                out[i] = " "
-        elif in_string:
-            if char == '"' and text[i - 1] != "\\":
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "#":
-            in_comment = True
-            out[i] = " "
-    return "".join(out)
-
-
-def _nodes_in_text_order(model: ModelProto) -> Iterator[tuple[NodeKey, NodeProto]]:
-    def walk(graph: GraphProto, key: NodeKey) -> Iterator[tuple[NodeKey, NodeProto]]:
-        for index, node in enumerate(graph.node):
-            yield (*key, index), node
-            for attr in node.attribute:
-                if attr.type == AttributeProto.GRAPH:
-                    yield from walk(attr.g, (*key, index, attr.name))
-                elif attr.type == AttributeProto.GRAPHS:
-                    for k, sub in enumerate(attr.graphs):
-                        yield from walk(sub, (*key, index, f"{attr.name}[{k}]"))
-
-    yield from walk(model.graph, ("graph",))
-    for f_index, function in enumerate(model.functions):
-        for index, node in enumerate(function.node):
-            yield ("function", f_index, index), node
-
-
-def _text_positions(model: ModelProto, text: str) -> dict[NodeKey, tuple[int, int]]:
-    """(line, column) of each node's statement, found in order by ``= [domain.]Op (``."""
-    clean = _strip_comments(text)
-    line_starts = [0] + [m.end() for m in re.finditer("\n", clean)]
-    positions: dict[NodeKey, tuple[int, int]] = {}
-    cursor = 0
-    for key, node in _nodes_in_text_order(model):
-        domain = rf"{re.escape(node.domain)}\s*\.\s*" if node.domain else r"(?:ai\.onnx\s*\.\s*)?"
-        pattern = re.compile(rf"=\s*{domain}{re.escape(node.op_type)}\s*[<(]")
-        match = pattern.search(clean, cursor)
-        if match is None:
-            continue
-        cursor = match.end()
-        start = max(clean.rfind(c, 0, match.start()) for c in "\n{;}") + 1
-        while start < match.start() and clean[start] in " \t\r":
-            start += 1
-        line = _bisect(line_starts, start)
-        positions[key] = (line + 1, start - line_starts[line] + 1)
-    return positions
-
-
-def _bisect(starts: list[int], offset: int) -> int:
-    lo, hi = 0, len(starts) - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if starts[mid] <= offset:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-# --------------------------------------------------------------------------------------
-# Names: module paths and source lines recorded by the torch exporters
-
-
-def _module_path_from_name(name: str, scopes: frozenset[str] = frozenset()) -> str | None:
-    """``/layer1/layer1.0/bn1/BatchNormalization`` -> ``layer1.0.bn1`` (TorchScript exporter).
-
-    Each scope is the module's name from its last non-numeric atom (``layer1.0`` for a
-    Sequential's child, ``bn1`` for an attribute), so a scope that extends the previous
-    one replaces it and any other scope is appended. A module called twice gets
-    ``drop_1`` for its second call: with ``scopes`` (every scope in the model), a
-    ``<name>_<n>`` whose ``<name>`` scope also exists is read as ``<name>``.
-    """
-    if not name.startswith("/"):
-        return None
-    return _module_path_from_scopes(_repeat_free(name[1:].rpartition("/")[0], scopes))
-
-
-_REPEAT = re.compile(r"(.+)_\d+")
-_PARAMETER = re.compile(r"([A-Za-z_][\w.]*)\.(?:weight|bias|running_mean|running_var)")
-
-
-def _repeat_free(scope: str, scopes: frozenset[str]) -> str:
-    if not scopes or "_" not in scope:
-        return scope
-    parts = scope.split("/")
-    for i, part in enumerate(parts):
-        match = _REPEAT.fullmatch(part)
-        if match and "/".join([*parts[:i], match[1]]) in scopes:
-            parts[i] = match[1]
-    return "/".join(parts)
-
-
-def _torch_scopes(model: ModelProto) -> frozenset[str]:
-    """The scopes of TorchScript-style node names (``/a/b/Op`` -> ``a/b`` and ``a``)."""
-    scopes: set[str] = set()
-    for _, node in _nodes_in_text_order(model):
-        if node.name.startswith("/"):
-            scope = node.name[1:].rpartition("/")[0]
-            while scope and scope not in scopes:
-                scopes.add(scope)
-                scope = scope.rpartition("/")[0]
-    return frozenset(scopes)
-
-
-@functools.lru_cache(maxsize=4096)
-def _module_path_from_scopes(scopes: str) -> str | None:
-    path: list[str] = []
-    tail_start = 0  # where the last scope's atoms begin in ``path``
-    for scope in filter(None, scopes.split("/")):
-        atoms = scope.split(".")
-        tail = path[tail_start:]
-        if tail and len(atoms) > len(tail) and atoms[:len(tail)] == tail:
-            path[tail_start:] = atoms
-        else:
-            tail_start = len(path)
-            path.extend(atoms)
-    return ".".join(path) or None
-
-
-def _metadata(node: NodeProto) -> dict[str, str]:
-    return {prop.key: prop.value for prop in node.metadata_props}
-
-
-def _module_path_from_metadata(meta: dict[str, str]) -> str | None:
-    """The innermost module of ``pkg.torch.onnx.name_scopes`` (dynamo exporter)."""
-    raw = meta.get("pkg.torch.onnx.name_scopes")
-    if not raw:
-        return None
-    try:
-        scopes = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return None
-    if not isinstance(scopes, list) or len(scopes) < 3:
-        return None  # ['', op]: a call in the root module's forward
-    module = scopes[-2]
-    return module if isinstance(module, str) and module else None
-
-
-_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
-
-
-def _source_location(meta: dict[str, str]) -> Location | None:
-    """The innermost frame of the exporter's stack trace that is not library code."""
-    trace = meta.get("pkg.torch.onnx.stack_trace")
-    if not trace:
-        return None
-    frames = _FRAME.findall(trace)
-    user = [f for f in frames if "site-packages" not in f[0] and "dist-packages" not in f[0]
-            and not f[0].startswith("<")]
-    if not user:
-        return None  # only library frames: they would not help anyone find the layer
-    return Location(user[-1][0], int(user[-1][1]), 1)
-
-
-# --------------------------------------------------------------------------------------
-# Constants
 
 
 def _tensor_values(tensor: TensorProto | list[float]) -> list[float] | None:
@@ -350,12 +98,8 @@ def _attribute_values(attr: AttributeProto) -> list[float] | None:
     return None
 
 
-# --------------------------------------------------------------------------------------
-# Lowering
-
-
 @dataclass
-class _Record:
+class Record:
     """A layer under construction (mutable until the graph is built)."""
 
     op: str
@@ -371,11 +115,11 @@ class _Record:
 
 
 @dataclass
-class _Body:
+class Body:
     """One graph body being lowered: the main graph, a subgraph or a function body."""
 
     values: dict[str, tuple[int, ...]]  # name -> producing records (empty: static)
-    parent: _Body | None
+    parent: Body | None
     producers: dict[str, NodeProto]
     consumers: dict[str, int]
     key: NodeKey
@@ -389,15 +133,15 @@ class _Body:
     declared: frozenset[str] = frozenset()
 
     def lookup(self, name: str) -> tuple[int, ...] | None:
-        body: _Body | None = self
+        body: Body | None = self
         while body is not None:
             if name in body.values:
                 return body.values[name]
             body = body.parent
         return None
 
-    def producer(self, name: str) -> tuple[NodeProto | None, _Body | None]:
-        body: _Body | None = self
+    def producer(self, name: str) -> tuple[NodeProto | None, Body | None]:
+        body: Body | None = self
         while body is not None:
             if name in body.producers:
                 return body.producers[name], body
@@ -407,7 +151,7 @@ class _Body:
         return None, None
 
     def constant(self, name: str) -> TensorProto | list[float] | None:
-        body: _Body | None = self
+        body: Body | None = self
         while body is not None:
             if name in body.constants:
                 return body.constants[name]
@@ -415,44 +159,34 @@ class _Body:
         return None
 
 
-@dataclass
-class _Evidence:
-    """What the lowering saw that tells a training export from an eval-mode one."""
+class Lowering(Patterns):
+    """One model to one LayerGraph: each body's nodes in dependency order become
+    records (layers under construction), then ``_build`` makes the graph."""
 
-    weighted: int = 0
-    convs: int = 0
-    batchnorms: int = 0
-    dropouts: int = 0
-    training: bool = False
-    folded_batchnorm: bool = False
-
-
-class _Lowering:
     def __init__(self, model: ModelProto, path: str,
                  positions: dict[NodeKey, tuple[int, int]]) -> None:
         self.model = model
         self.path = path
         self.positions = positions
-        self.records: list[_Record] = []
-        self.evidence = _Evidence()
+        self.records: list[Record] = []
+        self.evidence = Evidence()
         self.notes: list[str] = []
         self.imported = {o.domain: o.version for f in model.functions for o in f.opset_import}
         self.imported.update({o.domain: o.version for o in model.opset_import})
         self.functions = {(f.domain, f.name): (i, f) for i, f in enumerate(model.functions)}
         self.is_text = bool(positions) or path.endswith(".onnxtxt")
-        self.scopes = _torch_scopes(model)
+        self.scopes = torch_scopes(model)
         self.expanded: dict[tuple[str, str], int] = {}  # function -> nodes once inlined
         self.inlined = 0  # nodes created by inlining so far, out of INLINE_BUDGET
         self.not_inlined: dict[tuple[str, str], int] = {}  # function -> calls left opaque
 
-    # -- entry --------------------------------------------------------------------------
     def run(self) -> LayerGraph:
         graph = self.model.graph
         body = self._new_body(graph, None, ("graph",), declared=self.is_text)
         for value in graph.input:
             if value.name in body.values or value.name in body.constants:
                 continue  # an initializer also listed as input (old exporters): static
-            record = self._add(_Record(
+            record = self._add(Record(
                 op="input", info=OpInfo(Kind.INPUT), label=value.name,
                 location=Location(self.path, 1, 1, node=f"input {value.name}"), inputs=[]))
             body.values[value.name] = (record,)
@@ -484,7 +218,7 @@ class _Lowering:
             for src in dict.fromkeys(rec.inputs):
                 if src >= index and src in built:
                     builder.connect(built[src], built[index])
-        builder.hidden = self._eval_mode_hidden()
+        builder.hidden = eval_mode_hidden(self.evidence)
         builder.notes.extend(self.notes)
         for (domain, name), calls in self.not_inlined.items():
             size = self.expanded[domain, name]
@@ -499,14 +233,13 @@ class _Lowering:
         return builder.build([built[i] for i in dict.fromkeys(outputs) if i in built],
                              role=Role.MODEL)
 
-    def _add(self, record: _Record) -> int:
+    def _add(self, record: Record) -> int:
         self.records.append(record)
         return len(self.records) - 1
 
-    # -- bodies -------------------------------------------------------------------------
-    def _new_body(self, graph: GraphProto, parent: _Body | None, key: NodeKey,
-                  declared: bool = False, **extra: object) -> _Body:
-        body = _Body(values={}, parent=parent, producers={}, consumers={}, key=key,
+    def _new_body(self, graph: GraphProto, parent: Body | None, key: NodeKey,
+                  declared: bool = False, **extra: object) -> Body:
+        body = Body(values={}, parent=parent, producers={}, consumers={}, key=key,
                      **extra)  # type: ignore[arg-type]
         for tensor in graph.initializer:
             body.constants[tensor.name] = tensor
@@ -518,7 +251,7 @@ class _Lowering:
             body.declared = frozenset(v.name for v in graph.value_info)
         return body
 
-    def _lower_nodes(self, nodes: Sequence[NodeProto], body: _Body,
+    def _lower_nodes(self, nodes: Sequence[NodeProto], body: Body,
                      outputs: Iterable[str]) -> None:
         for node in nodes:
             for name in node.output:
@@ -539,7 +272,7 @@ class _Lowering:
         for node in self._toposort(nodes, body, reads):
             self._lower_node(node, index_of[id(node)], body)
 
-    def _toposort(self, nodes: Sequence[NodeProto], body: _Body,
+    def _toposort(self, nodes: Sequence[NodeProto], body: Body,
                   reads: list[list[str]]) -> list[NodeProto]:
         """Nodes in dependency order; dangling inputs and cycles are input errors."""
         producer_index = {name: i for i, n in enumerate(nodes) for name in n.output if name}
@@ -578,21 +311,20 @@ class _Lowering:
                              *self._line(body, nodes[stuck[0]], nodes, stuck[0]))
         return [nodes[i] for i in order]
 
-    def _line(self, body: _Body, node: NodeProto, nodes: Sequence[NodeProto],
+    def _line(self, body: Body, node: NodeProto, nodes: Sequence[NodeProto],
               index: int | None = None) -> tuple[int, int]:
         if index is None:
             index = next(i for i, n in enumerate(nodes) if n is node or n == node)
         return self.positions.get((*body.key, index), (1, 1))
 
-    def _describe(self, node: NodeProto, body: _Body, index: int | None = None) -> str:
+    def _describe(self, node: NodeProto, body: Body, index: int | None = None) -> str:
         name = node.name or node.op_type
         if index is not None:
             name = node.name or f"{node.op_type}_{index}"
         return f"{body.node_prefix}{name!r}" + (f" (#{index})" if index is not None else "")
 
-    # -- one node -----------------------------------------------------------------------
-    def _lower_node(self, node: NodeProto, index: int, body: _Body) -> None:
-        domain = "" if node.domain in _DEFAULT_DOMAINS else node.domain
+    def _lower_node(self, node: NodeProto, index: int, body: Body) -> None:
+        domain = "" if node.domain in DEFAULT_DOMAINS else node.domain
         if (node.domain, node.op_type) in self.functions:
             if self._may_inline(node, body):
                 self._inline_function(node, index, body)
@@ -643,33 +375,21 @@ class _Lowering:
             if name:
                 body.values[name] = (record,)
 
-    def _record(self, node: NodeProto, index: int, body: _Body, op: str, info: OpInfo,
-                sources: list[int], attrs: dict[str, object]) -> _Record:
-        meta = _metadata(node)
-        module = (_module_path_from_metadata(meta)
-                  or _module_path_from_name(node.name, self.scopes)
-                  or self._module_path_from_parameters(node, info, body) or body.caller_module)
+    def _record(self, node: NodeProto, index: int, body: Body, op: str, info: OpInfo,
+                sources: list[int], attrs: dict[str, object]) -> Record:
+        meta = metadata(node)
+        module = (module_path_from_metadata(meta)
+                  or module_path_from_name(node.name, self.scopes)
+                  or module_path_from_parameters(node, info, body) or body.caller_module)
         name = node.name or f"{node.op_type}_{index}"
         line, column = self.positions.get((*body.key, index), (1, 1))
         location = Location(self.path, line, column, node=f"{body.node_prefix}{name} (#{index})")
-        return _Record(op=op, info=info, label=module or f"{body.label_prefix}{name}",
+        return Record(op=op, info=info, label=module or f"{body.label_prefix}{name}",
                        location=location,
                        inputs=sources, attrs=attrs, condition=body.condition,
-                       module_path=module, use=_source_location(meta) or body.caller_use)
+                       module_path=module, use=source_location(meta) or body.caller_use)
 
-    @staticmethod
-    def _module_path_from_parameters(node: NodeProto, info: OpInfo, body: _Body) -> str | None:
-        """``layer1.0.conv1`` from a weight named ``layer1.0.conv1.weight`` (any exporter
-        that keeps torch's parameter names, when node names carry no scope)."""
-        if info.kind not in (Kind.WEIGHTED, Kind.BATCHNORM, Kind.NORM):
-            return None
-        for name in node.input[1:2]:
-            match = _PARAMETER.fullmatch(name)
-            if match and (body.constant(name) is not None or name in body.declared):
-                return match[1]
-        return None
-
-    def _record_constant(self, node: NodeProto, body: _Body) -> None:
+    def _record_constant(self, node: NodeProto, body: Body) -> None:
         for name in node.output:
             if name:
                 body.values[name] = _EMPTY
@@ -686,25 +406,24 @@ class _Lowering:
             if values is not None and len(values) <= MAX_INLINE_ELEMENTS:
                 body.constants[node.output[0]] = values
 
-    # -- attributes and constants -------------------------------------------------------
-    def _resolve_attr(self, attr: AttributeProto, body: _Body) -> AttributeProto | None:
+    def _resolve_attr(self, attr: AttributeProto, body: Body) -> AttributeProto | None:
         if attr.ref_attr_name:
             env = body.attr_env or {}
             return env.get(attr.ref_attr_name)
         return attr
 
-    def _attr(self, node: NodeProto, name: str, body: _Body) -> AttributeProto | None:
+    def _attr(self, node: NodeProto, name: str, body: Body) -> AttributeProto | None:
         for attr in node.attribute:
             if attr.name == name:
                 return self._resolve_attr(attr, body)
         return None
 
-    def _attr_number(self, node: NodeProto, name: str, body: _Body) -> float | None:
+    def _attr_number(self, node: NodeProto, name: str, body: Body) -> float | None:
         attr = self._attr(node, name, body)
         values = _attribute_values(attr) if attr is not None else None
         return values[0] if values and len(values) == 1 else None
 
-    def _values(self, name: str, body: _Body, depth: int = 0) -> list[float] | None:
+    def _values(self, name: str, body: Body, depth: int = 0) -> list[float] | None:
         """Inline values of a static value, following pass-through ops; None if unknown."""
         if not name or depth > 16:
             return None
@@ -722,16 +441,15 @@ class _Lowering:
             return self._values(node.input[0], owner, depth + 1)
         return None
 
-    def _scalar(self, name: str, body: _Body) -> float | None:
+    def _scalar(self, name: str, body: Body) -> float | None:
         values = self._values(name, body)
         return values[0] if values and len(set(values)) == 1 else None
 
-    def _is_static_zero(self, name: str, body: _Body) -> bool:
+    def _is_static_zero(self, name: str, body: Body) -> bool:
         values = self._values(name, body)
         return values is not None and all(v == 0 for v in values)
 
-    # -- op-specific lowering -----------------------------------------------------------
-    def _specialise(self, node: NodeProto, body: _Body, info: OpInfo,
+    def _specialise(self, node: NodeProto, body: Body, info: OpInfo,
                     dynamic: list[tuple[int, str]]
                     ) -> tuple[OpInfo, dict[str, object], list[tuple[int, str]]]:
         op = node.op_type
@@ -745,7 +463,7 @@ class _Lowering:
             bias = node.input[position] if len(node.input) > position else ""
             # A named parameter (``features.0.bias``) is a bias whatever its values: torch
             # zero-initialises conv biases, and one before a training BN stays zero.
-            attrs["bias"] = bool(bias) and (_PARAMETER.fullmatch(bias) is not None
+            attrs["bias"] = bool(bias) and (PARAMETER.fullmatch(bias) is not None
                                             or not self._is_static_zero(bias, body))
         elif op == "Clip":
             info = self._clip_info(node, body)
@@ -759,40 +477,17 @@ class _Lowering:
             if op == "Conv" and len(node.input) > 1 and node.input[1].startswith("onnx::Conv_"):
                 # TorchScript renames a Conv weight it folded a BatchNorm into.
                 self.evidence.folded_batchnorm = True
-        meta = _metadata(node)
+        meta = metadata(node)
         if "FuseBatchNorm" in meta.get("pkg.onnxscript.rewriter.rule_name", ""):
             self.evidence.folded_batchnorm = True
         if "_native_batch_norm_legit_functional" in meta.get("namespace", ""):
             self.evidence.training = True  # dynamo exporter, training-mode batchnorm
         return info, attrs, dynamic
 
-    def _clip_info(self, node: NodeProto, body: _Body) -> OpInfo:
-        if len(node.input) > 1 or self._opset() >= 11:
-            low = self._scalar(node.input[1], body) if len(node.input) > 1 and node.input[1] \
-                else -math.inf
-            high = self._scalar(node.input[2], body) if len(node.input) > 2 and node.input[2] \
-                else math.inf
-        else:
-            low = self._attr_number(node, "min", body)
-            high = self._attr_number(node, "max", body)
-            low = -math.inf if low is None and self._attr(node, "min", body) is None else low
-            high = math.inf if high is None and self._attr(node, "max", body) is None else high
-        if low is None or high is None:
-            return OpInfo(Kind.OPAQUE)  # bounds computed at run time: not an activation
-        if low == 0 and high == 6:
-            name = "relu6"
-        elif low == 0 and high == math.inf:
-            name = "relu"
-        elif low == -math.inf and high == math.inf:
-            return lookup("onnx::Identity")
-        else:
-            name = "hardtanh"
-        return activation_op(name) or OpInfo(Kind.OPAQUE)
-
     def _opset(self) -> int:
         return self.imported.get("", self.imported.get("ai.onnx", 1))
 
-    def _dropout_attrs(self, node: NodeProto, body: _Body) -> dict[str, object]:
+    def _dropout_attrs(self, node: NodeProto, body: Body) -> dict[str, object]:
         self.evidence.dropouts += 1
         attrs: dict[str, object] = {}
         if self._opset() >= 12:
@@ -815,7 +510,7 @@ class _Lowering:
             self.evidence.training = True
         return attrs
 
-    def _batchnorm_attrs(self, node: NodeProto, body: _Body) -> dict[str, object]:
+    def _batchnorm_attrs(self, node: NodeProto, body: Body) -> dict[str, object]:
         self.evidence.batchnorms += 1
         momentum = self._attr_number(node, "momentum", body)
         momentum = 0.9 if momentum is None and self._attr(node, "momentum", body) is None \
@@ -827,90 +522,12 @@ class _Lowering:
         training = self._attr_number(node, "training_mode", body)
         is_test = self._attr_number(node, "is_test", body)
         attrs["training_mode"] = bool(training) if training is not None else is_test == 0
-        if "_native_batch_norm_legit_functional" in _metadata(node).get("namespace", ""):
+        if "_native_batch_norm_legit_functional" in metadata(node).get("namespace", ""):
             attrs["training_mode"] = True  # the dynamo exporter leaves the attribute out
         if attrs["training_mode"]:
             self.evidence.training = True
         return attrs
 
-    # -- fusions ------------------------------------------------------------------------
-    @staticmethod
-    def _single_use(name: str, body: _Body) -> bool:
-        return body.consumers.get(name, 0) == 1
-
-    def _producer_record(self, name: str, body: _Body) -> int | None:
-        produced = body.lookup(name)
-        return produced[0] if produced and len(produced) == 1 else None
-
-    def _try_fuse(self, node: NodeProto, index: int, body: _Body,
-                  dynamic: list[tuple[int, str]]) -> bool:
-        op = node.op_type if node.domain in _DEFAULT_DOMAINS else ""
-        if op == "Add" and len(dynamic) == 1 and len(node.input) == 2:
-            return self._fuse_bias(node, body, dynamic[0][1])
-        if op == "Mul" and len(dynamic) == 2 and len(node.input) == 2:
-            return self._fuse_gated(node, body)
-        if op == "Log" and len(dynamic) == 1:
-            rec_id = self._fusable(node.input[0], body, "onnx::Sigmoid")
-            if rec_id is not None:
-                self._relabel(rec_id, "onnx::LogSigmoid", "logsigmoid")
-                self._alias(node, body, rec_id)
-                return True
-        return False
-
-    def _fusable(self, name: str, body: _Body, op: str) -> int | None:
-        rec_id = self._producer_record(name, body)
-        if rec_id is None or self.records[rec_id].op != op or not self._single_use(name, body):
-            return None
-        return rec_id
-
-    def _fuse_bias(self, node: NodeProto, body: _Body, data: str) -> bool:
-        rec_id = self._producer_record(data, body)
-        if rec_id is None or not self._single_use(data, body):
-            return False
-        record = self.records[rec_id]
-        if record.info.kind is not Kind.WEIGHTED or record.attrs.get("bias") is not False:
-            return False
-        producer, _ = body.producer(data)
-        if producer is None or producer.output[0] != data:
-            return False
-        record.attrs["bias"] = True
-        self._alias(node, body, rec_id)
-        return True
-
-    def _fuse_gated(self, node: NodeProto, body: _Body) -> bool:
-        """``x * Sigmoid(x)`` -> SiLU, ``x * Tanh(Softplus(x))`` -> Mish."""
-        for gate, other in ((node.input[0], node.input[1]), (node.input[1], node.input[0])):
-            sigmoid = self._fusable(gate, body, "onnx::Sigmoid")
-            if sigmoid is not None and self.records[sigmoid].inputs == list(
-                    body.lookup(other) or ()):
-                self._relabel(sigmoid, "onnx::SiLU", "silu")
-                self._alias(node, body, sigmoid)
-                return True
-            tanh = self._fusable(gate, body, "onnx::Tanh")
-            if tanh is None:
-                continue
-            tanh_node, _ = body.producer(gate)
-            softplus = self._fusable(tanh_node.input[0], body, "onnx::Softplus") \
-                if tanh_node is not None else None
-            if softplus is not None and self.records[softplus].inputs == list(
-                    body.lookup(other) or ()):
-                self.records[tanh].removed = True
-                self._relabel(softplus, "onnx::Mish", "mish")
-                self._alias(node, body, softplus)
-                return True
-        return False
-
-    def _relabel(self, rec_id: int, op: str, activation: str) -> None:
-        record = self.records[rec_id]
-        record.op = op
-        record.info = activation_op(activation) or record.info
-
-    def _alias(self, node: NodeProto, body: _Body, rec_id: int) -> None:
-        for name in node.output:
-            if name:
-                body.values[name] = (rec_id,)
-
-    # -- control flow and functions -----------------------------------------------------
     @staticmethod
     def _subgraphs(node: NodeProto) -> Iterator[tuple[str, GraphProto]]:
         for attr in node.attribute:
@@ -920,8 +537,8 @@ class _Lowering:
                 for k, sub in enumerate(attr.graphs):
                     yield f"{attr.name}[{k}]", sub
 
-    def _sub_body(self, node: NodeProto, index: int, body: _Body, attr: str,
-                  graph: GraphProto, condition: str | None = None) -> _Body:
+    def _sub_body(self, node: NodeProto, index: int, body: Body, attr: str,
+                  graph: GraphProto, condition: str | None = None) -> Body:
         name = node.name or f"{node.op_type}_{index}"
         return self._new_body(
             graph, body, (*body.key, index, attr), declared=self.is_text,
@@ -930,7 +547,7 @@ class _Lowering:
             caller_module=body.caller_module, caller_use=body.caller_use,
             label_prefix=body.label_prefix)
 
-    def _lower_control_flow(self, node: NodeProto, index: int, body: _Body) -> None:
+    def _lower_control_flow(self, node: NodeProto, index: int, body: Body) -> None:
         graphs = dict(self._subgraphs(node))
         label = node.name or f"{node.op_type}_{index}"
         if node.op_type == "If":
@@ -974,7 +591,7 @@ class _Lowering:
         carriers: list[int] = []
         for name, init in zip(carried_in, initial, strict=False):
             sources = list(body.lookup(init) or ()) if init else []
-            carrier = self._add(_Record(
+            carrier = self._add(Record(
                 op=f"onnx::{node.op_type}", info=OpInfo(Kind.SHAPE),
                 label=f"{label} carried `{name}`",
                 location=Location(self.path, *self.positions.get((*body.key, index), (1, 1)),
@@ -991,14 +608,14 @@ class _Lowering:
             if name:
                 body.values[name] = sources
 
-    def _output(self, sub: _Body, name: str, node: NodeProto) -> list[int]:
+    def _output(self, sub: Body, name: str, node: NodeProto) -> list[int]:
         produced = sub.lookup(name)
         if produced is None:
             raise InputError(f"subgraph output {name!r} of {node.op_type} node "
                              f"{node.name or node.op_type!r} is not produced")
         return list(produced)
 
-    def _may_inline(self, node: NodeProto, body: _Body) -> bool:
+    def _may_inline(self, node: NodeProto, body: Body) -> bool:
         """Whether inlining this call stays within INLINE_BUDGET for the whole model.
 
         Each call is inlined in full (its layers are distinct, as the calls are), so
@@ -1040,7 +657,7 @@ class _Lowering:
         self.expanded[key] = total
         return total
 
-    def _lower_opaque_call(self, node: NodeProto, index: int, body: _Body) -> None:
+    def _lower_opaque_call(self, node: NodeProto, index: int, body: Body) -> None:
         """A call left out of the expansion: one opaque layer from its inputs."""
         sources = [src for name in node.input if name for src in body.lookup(name) or ()]
         record = self._add(self._record(node, index, body, f"{node.domain}::{node.op_type}",
@@ -1049,7 +666,7 @@ class _Lowering:
             if name:
                 body.values[name] = (record,) if record is not None else _EMPTY
 
-    def _inline_function(self, node: NodeProto, index: int, body: _Body,
+    def _inline_function(self, node: NodeProto, index: int, body: Body,
                          depth: int = 0) -> None:
         f_index, function = self.functions[(node.domain, node.op_type)]
         if body.node_prefix.count(" > ") >= _FUNCTION_DEPTH:
@@ -1057,15 +674,15 @@ class _Lowering:
         env = {a.name: a for a in function.attribute_proto}
         env.update({a.name: resolved for a in node.attribute
                     if (resolved := self._resolve_attr(a, body)) is not None})
-        meta = _metadata(node)
+        meta = metadata(node)
         name = node.name or f"{node.op_type}_{index}"
-        caller_module = (_module_path_from_metadata(meta)
-                         or _module_path_from_name(node.name, self.scopes) or body.caller_module)
-        sub = _Body(values={}, parent=None, producers={}, consumers={},
+        caller_module = (module_path_from_metadata(meta)
+                         or module_path_from_name(node.name, self.scopes) or body.caller_module)
+        sub = Body(values={}, parent=None, producers={}, consumers={},
                     key=("function", f_index), condition=body.condition, attr_env=env,
                     node_prefix=f"{body.node_prefix}{name} (#{index}) > ",
                     caller_module=caller_module, label_prefix=f"{caller_module or name}/",
-                    caller_use=_source_location(meta) or body.caller_use)
+                    caller_use=source_location(meta) or body.caller_use)
         for formal, actual in zip(function.input, node.input, strict=False):
             sub.values[formal] = body.lookup(actual) or _EMPTY if actual else _EMPTY
             if actual and body.constant(actual) is not None:
@@ -1076,37 +693,6 @@ class _Lowering:
         for formal, actual in zip(function.output, node.output, strict=False):
             if actual:
                 body.values[actual] = tuple(self._output(sub, formal, node))
-
-    # -- eval-mode exports --------------------------------------------------------------
-    def _eval_mode_hidden(self) -> Hidden | None:
-        """What an export may have hidden: dropout or batchnorm layers (LL002).
-
-        Heuristic: a graph is a training export when any BatchNormalization has
-        ``training_mode=1``, any Dropout's training_mode is constant true, or the dynamo
-        exporter recorded a training-mode batchnorm. Otherwise, in a graph with weighted
-        layers: no Dropout node means an exporter may have removed them; no
-        BatchNormalization node while Conv nodes exist (or a Conv weight renamed by
-        TorchScript's folding, or onnxscript's FuseBatchNorm rewrite) means batchnorm
-        may have been folded into the convolutions.
-        """
-        seen = self.evidence
-        if seen.training or not seen.weighted:
-            return None
-        hidden: list[str] = []
-        kinds: set[Kind] = set()
-        if not seen.dropouts:
-            hidden.append("no Dropout node (eval-mode exports remove them)")
-            kinds.add(Kind.DROPOUT)
-        if seen.folded_batchnorm or (not seen.batchnorms and seen.convs):
-            hidden.append("BatchNorm folded into Conv weights (renamed onnx::Conv_* or "
-                          "rewritten by FuseBatchNorm)" if seen.folded_batchnorm else
-                          "no BatchNormalization node next to Conv layers (eval-mode exports "
-                          "fold them into the Conv)")
-            kinds.add(Kind.BATCHNORM)
-        if not hidden:
-            return None
-        return Hidden(frozenset(kinds), f"graph looks like an eval-mode export: "
-                      f"{'; '.join(hidden)}", f"export in training mode: {TRAINING_EXPORT}")
 
 
 def _all_inputs(node: NodeProto) -> Iterable[str]:
