@@ -142,4 +142,4 @@ def test_ll206_keras_one_unit_softmax_message(tmp_path):
     assert finding.location.line == 5
     assert finding.message == (
         "`Softmax()` normalises over the single unit of `Dense(1)`: its output is "
-        "constantly 1 and no gradient flows; use a sigmoid for one unit")
+        "constantly 1, so it never learns; use a sigmoid for one unit")

@@ -46,7 +46,11 @@ class LogOfSoftmax(Rule):
     digits with the two-step and the fused log-probabilities (identical initial
     weights).
 
-    Bundled reference result: see `layerlint explain LL209` (quick mode on a 2-core CPU).
+    Bundled reference result (quick mode on a 2-core CPU, torch 2.13.0, scikit-learn
+    digits, 10 seeds): `log(softmax(z))` is `-inf` with a NaN gradient once a logit
+    trails the largest by 103.98 (float32), where `log_softmax` is finite. At
+    ordinary logit scales training was equivalent (test NLL identical in every seed):
+    the risk is numerical, and no training cost was shown here.
 
     ## References
     - PyTorch `torch.nn.functional.log_softmax` documentation: "While mathematically
@@ -60,7 +64,8 @@ class LogOfSoftmax(Rule):
     code = "LL209"
     name = "log-of-softmax"
     message = ("log of {squash} output in two steps: it underflows to -inf (NaN "
-               "gradients) for large logit gaps; use {fused}")
+               "gradients) once a logit trails the largest by about 104 in float32; "
+               "use {fused}")
 
     invalid = (
         Example.pytorch("""
