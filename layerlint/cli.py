@@ -21,7 +21,7 @@ from layerlint import __version__
 
 if TYPE_CHECKING:
     from layerlint.ir import Location
-    from layerlint.linter import LintResult
+    from layerlint.linter import LintOptions, LintResult
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -67,24 +67,36 @@ def cli() -> None:
                    ".layerlint_cache).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: one per CPU core).")
+@click.option("--exit-zero", is_flag=True,
+              help="Exit 0 even when there are findings (errors still exit 2).")
+@click.option("--output-file", "-o", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the report to this file instead of standard output.")
+@click.option("--statistics", is_flag=True, help="Count the findings per rule instead.")
+@click.option("--quiet", "-q", is_flag=True, help="Print the findings and nothing else.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True,
+              help="Colour the text output (auto: on a terminal, unless NO_COLOR; "
+                   "FORCE_COLOR forces it).")
+@click.option("--show-files", is_flag=True, help="List the files that would be checked.")
+@click.option("--show-settings", is_flag=True,
+              help="Show the settings that apply to the first path, and where they come from.")
 def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, ...],
           extend_select: tuple[str, ...], output_format: str, config_path: Path | None,
           isolated: bool, extend_exclude: tuple[str, ...], force_exclude: bool,
           report_unused_suppressions: bool, baseline: Path | None, fix: bool,
           unsafe_fixes: bool, diff: bool, no_cache: bool, cache_dir: Path | None,
-          jobs: int | None) -> None:
+          jobs: int | None, exit_zero: bool, output_file: Path | None, statistics: bool,
+          quiet: bool, color: str, show_files: bool, show_settings: bool) -> None:
     """Lint PyTorch/Keras source files, notebooks, folders and ONNX graphs."""
     from layerlint.baseline import BaselineError
     from layerlint.config import ConfigError, Overrides
     from layerlint.linter import LintOptions, lint
     from layerlint.registry import SelectionError, all_rules
     from layerlint.reporting import (
-        fix_counts,
-        hidden_hint,
-        printable,
         render_github,
         render_json,
         render_sarif,
+        render_statistics,
         render_text,
     )
 
@@ -98,28 +110,98 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
         cache=not no_cache, cache_dir=cache_dir, jobs=jobs or _cores(),
     )
     try:
+        if show_files or show_settings:
+            _show(list(paths), options, show_files)
+            return
         result = lint(list(paths), options)
     except (ConfigError, SelectionError) as error:
         raise click.UsageError(str(error)) from None
     except BaselineError as error:
         raise click.UsageError(str(error)) from None
+    terminal = output_file is None and sys.stdout.isatty()
     if diff:
-        click.echo(result.diff, nl=False)
+        report = result.diff
+    elif statistics:
+        report = render_statistics(result.findings, result.fixable, unsafe_fixes,
+                                   as_json=output_format == "json")
     elif output_format == "json":
-        click.echo(render_json(result.findings), nl=False)
+        report = render_json(result.findings)
     elif output_format == "sarif":
-        click.echo(render_sarif(result.findings, all_rules()), nl=False)
+        report = render_sarif(result.findings, all_rules())
     elif output_format == "github":
-        click.echo(render_github(result.findings), nl=False)
+        report = render_github(result.findings)
     else:
-        terminal = sys.stdout.isatty()
-        click.echo(render_text(
+        report = render_text(
             result.findings, result.files_checked,
             source_line=_source_line(result) if terminal else None,
-            color=terminal and not os.environ.get("NO_COLOR"),
+            color=_colour(color, terminal),
             fixable=result.fixable, internal_errors=len(result.internal_errors),
-            unsafe_fixes=unsafe_fixes,
-        ), nl=False, color=terminal)
+            unsafe_fixes=unsafe_fixes, summary_line=not quiet,
+        )
+    if output_file is not None:
+        try:
+            output_file.write_text(report, encoding="utf-8")
+        except OSError as error:
+            raise click.UsageError(f"cannot write {output_file}: {error.strerror}") from None
+    else:
+        click.echo(report, nl=False, color=True)
+    _notes(result, quiet=quiet, fix=fix, diff=diff, unsafe_fixes=unsafe_fixes,
+           baseline=baseline)
+    if result.internal_errors:
+        sys.exit(EXIT_ERROR)
+    if exit_zero:
+        sys.exit(EXIT_CLEAN)
+    if diff:
+        sys.exit(EXIT_FINDINGS if result.fixed else EXIT_CLEAN)
+    sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+
+
+def _colour(choice: str, terminal: bool) -> bool:
+    """--color, then NO_COLOR and FORCE_COLOR (https://no-color.org, force-color.org)."""
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool(os.environ.get("FORCE_COLOR")) or terminal
+
+
+def _show(paths: list[Path], options: LintOptions, files: bool) -> None:
+    from layerlint.linter import show_files, show_settings
+
+    if files:
+        for path in show_files(paths, options):
+            click.echo(path)
+        return
+    target = paths[0] if paths else Path(".")
+    settings = show_settings(target, options)
+    ignores = {pattern: sorted(codes) for pattern, codes in settings.per_file_ignores}
+    click.echo(json.dumps({
+        "path": str(target),
+        "configuration": str(settings.source) if settings.source else None,
+        "root": str(settings.root),
+        "enabled": sorted(settings.codes_for(target)),
+        "per-file-ignores": ignores,
+        "exclude": list(settings.exclude),
+        "extend-exclude": list(settings.extend_exclude),
+        "cache-dir": str(settings.cache_dir) if settings.cache_dir else None,
+    }, indent=2))
+
+
+def _notes(result: LintResult, *, quiet: bool, fix: bool, diff: bool, unsafe_fixes: bool,
+           baseline: Path | None) -> None:
+    """Warnings and fix notes on stderr; with --quiet only errors."""
+    from layerlint.reporting import printable
+
+    if not quiet:
+        _fix_notes(result, fix=fix, diff=diff, unsafe_fixes=unsafe_fixes, baseline=baseline)
+    for error in result.internal_errors:
+        click.echo(f"layerlint: internal error: {printable(error)}", err=True)
+
+
+def _fix_notes(result: LintResult, *, fix: bool, diff: bool, unsafe_fixes: bool,
+               baseline: Path | None) -> None:
+    from layerlint.reporting import fix_counts, hidden_hint, printable
+
     if not result.files_checked and not result.findings:
         # as ruff: a clear warning, but not a failure (an empty folder is not an error)
         click.echo("layerlint: warning: no Python, notebook or ONNX files found under "
@@ -137,13 +219,6 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
     if result.baseline_written is not None:
         click.echo(f"layerlint: wrote {result.baseline_written} finding(s) to baseline "
                    f"{baseline}", err=True)
-    for error in result.internal_errors:
-        click.echo(f"layerlint: internal error: {printable(error)}", err=True)
-    if result.internal_errors:
-        sys.exit(EXIT_ERROR)
-    if diff:
-        sys.exit(EXIT_FINDINGS if result.fixed else EXIT_CLEAN)
-    sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
 
 
 def _cores() -> int:

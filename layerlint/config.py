@@ -144,7 +144,8 @@ def load_settings(path: Path, overrides: Overrides = Overrides()) -> Settings:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
     except ValueError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
-    if path.name == "pyproject.toml":
+    # another file may be a copy of a pyproject.toml: its [tool.layerlint] table counts
+    if path.name == "pyproject.toml" or isinstance(data.get("tool"), dict):
         tool = data.get("tool", {})
         if not isinstance(tool, dict):
             raise ConfigError(f"{path}: `tool` must be a table, not {_kind(tool)}")

@@ -29,7 +29,7 @@ from layerlint.suppressions import MALFORMED, UNUSED, scan
 if TYPE_CHECKING:
     from layerlint.cache import ResultCache
 
-__all__ = ["LintOptions", "LintResult", "lint"]
+__all__ = ["LintOptions", "LintResult", "lint", "show_files", "show_settings"]
 
 _MAX_FIX_PASSES = 10
 
@@ -88,6 +88,17 @@ def _files(paths: Sequence[Path], resolver: Resolver, force_exclude: bool
         elif not (force_exclude and resolver.settings_for(path).is_excluded_path(path)):
             chosen.append(path)
     return list(dict.fromkeys(chosen))
+
+
+def show_files(paths: Sequence[Path], options: LintOptions = LintOptions()) -> list[Path]:
+    """The files ``lint`` would check (``--show-files``)."""
+    resolver = Resolver(options.overrides, options.config, options.isolated)
+    return _files(paths or [Path(".")], resolver, options.force_exclude)
+
+
+def show_settings(path: Path, options: LintOptions = LintOptions()) -> Settings:
+    """The settings that apply to ``path`` (``--show-settings``)."""
+    return Resolver(options.overrides, options.config, options.isolated).settings_for(path)
 
 
 def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintResult:

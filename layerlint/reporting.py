@@ -19,7 +19,8 @@ from pathlib import Path
 from layerlint.ir import Location
 from layerlint.rule import Finding, Rule, Severity
 
-__all__ = ["printable", "render_github", "render_json", "render_sarif", "render_text", "to_dict"]
+__all__ = ["printable", "render_github", "render_json", "render_sarif", "render_statistics",
+           "render_text", "to_dict"]
 
 
 def to_dict(finding: Finding) -> dict:
@@ -68,7 +69,8 @@ def format_location(finding: Finding) -> str:
 def render_text(findings: Sequence[Finding], files_checked: int, *,
                 source_line: Callable[[Location], str | None] | None = None,
                 color: bool = False, fixable: Mapping[Finding, bool] | None = None,
-                internal_errors: int = 0, unsafe_fixes: bool = False) -> str:
+                internal_errors: int = 0, unsafe_fixes: bool = False,
+                summary_line: bool = True) -> str:
     """One line per finding; with ``source_line`` (a terminal) the line and a caret too.
 
     ``fixable`` maps a finding that has an applicable fix to whether the fix is safe;
@@ -88,9 +90,27 @@ def render_text(findings: Sequence[Finding], files_checked: int, *,
         text = source_line(f.location) if source_line else None
         if text is not None:
             lines.extend(_snippet(f.location, text, paint))
-    lines.append(summary(len(findings), files_checked, fixable, internal_errors,
-                         unsafe_fixes))
-    return "\n".join(lines) + "\n"
+    if summary_line:
+        lines.append(summary(len(findings), files_checked, fixable, internal_errors,
+                             unsafe_fixes))
+    return "".join(line + "\n" for line in lines)
+
+
+def render_statistics(findings: Sequence[Finding], fixable: Mapping[Finding, bool],
+                      unsafe_fixes: bool, as_json: bool = False) -> str:
+    """Findings counted per rule, most frequent first (``--statistics``, as ruff)."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    for f in findings:
+        entry = counts.setdefault((f.code, f.name), [0, 0])
+        entry[0] += 1
+        entry[1] += f in fixable and (fixable[f] or unsafe_fixes)
+    rows = sorted(counts.items(), key=lambda item: (-item[1][0], item[0][0]))
+    if as_json:
+        return json.dumps([{"code": code, "name": name, "count": count, "fixable": fixes}
+                           for (code, name), (count, fixes) in rows], indent=2) + "\n"
+    width = max((len(str(count)) for _, (count, _) in rows), default=1)
+    return "".join(f"{count:>{width}}\t{code}\t{'[*] ' if fixes else ''}{name}\n"
+                   for (code, name), (count, fixes) in rows)
 
 
 def _snippet(loc: Location, text: str, paint: Callable[..., str]) -> list[str]:
