@@ -115,8 +115,8 @@ class ResultCache:
             if len(marks) != len(findings) or not all(m in (None, True, False) for m in marks):
                 return None
             return findings, marks
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            return None  # RecursionError: JSON nested too deeply to decode
 
     def put(self, path: Path, project: Project, dependencies: Iterable[Path],
             findings: Sequence[Finding], fixable: Sequence[bool | None] | None = None

@@ -159,7 +159,7 @@ def test_an_unchanged_dependency_is_a_hit(tmp_path, monkeypatch):
 
 GARBAGE = (b"", b'{"digest": ', b"\x00\xff" * 50, b"[1, 2]",
            b'{"digest": "x", "dependencies": {}, "findings": []}',
-           b'{"digest": null, "dependencies": 3, "findings": [7]}')
+           b'{"digest": null, "dependencies": 3, "findings": [7]}', b"[" * 100_000)
 
 
 def test_corrupt_entries_are_misses_and_are_rewritten(tmp_path, cold):
