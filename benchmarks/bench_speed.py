@@ -88,8 +88,19 @@ def _best(command: Sequence[str], env: dict[str, str], repeat: int,
           stdin: str | None = None) -> Timing:
     """The least CPU and the least wall time over ``repeat`` runs (the least disturbed
     by other processes of a shared machine)."""
-    runs = [_run(command, env, stdin=stdin) for _ in range(repeat)]
-    return Timing(min(r.cpu for r in runs), min(r.wall for r in runs), runs[-1].status)
+    return _interleaved({"": command}, env, repeat, stdin)[""]
+
+
+def _interleaved(commands: dict[str, Sequence[str]], env: dict[str, str], repeat: int,
+                 stdin: str | None = None) -> dict[str, Timing]:
+    """``_best`` of several commands whose runs alternate, so that a change in the
+    machine's load does not favour the one that ran first."""
+    runs: dict[str, list[Timing]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, command in commands.items():
+            runs[name].append(_run(command, env, stdin=stdin))
+    return {name: Timing(min(r.cpu for r in done), min(r.wall for r in done), done[-1].status)
+            for name, done in runs.items()}
 
 
 def _files(roots: Sequence[Path]) -> list[Path]:
@@ -147,24 +158,25 @@ def main() -> None:
     base_cpu = base.cpu
 
     if args.before is not None:
-        old = _environment(args.before)
-        for output in ("json", "text"):
-            _row(f"before: check --format {output}",
-                 _best([*check, "--format", output, *paths], old, args.repeat), base_cpu)
+        before = _interleaved({output: [*check, "--format", output, *paths]
+                               for output in ("json", "text")},
+                              _environment(args.before), args.repeat)
+        for output, timing in before.items():
+            _row(f"before: check --format {output}", timing, base_cpu)
 
     with tempfile.TemporaryDirectory() as cache:
-        cold = {}
-        for output in ("json", "text"):
-            cold[output] = _best([*check, "--format", output, "--no-cache", "--jobs", "1",
-                                  *paths], env, args.repeat)
-            _row(f"check --format {output} --no-cache --jobs 1", cold[output], base_cpu)
+        cold = _interleaved({output: [*check, "--format", output, "--no-cache", "--jobs",
+                                      "1", *paths] for output in ("json", "text")},
+                            env, args.repeat)
+        for output, timing in cold.items():
+            _row(f"check --format {output} --no-cache --jobs 1", timing, base_cpu)
         jobs = _best([*check, "--format", "json", "--no-cache", "--jobs", str(args.jobs),
                       *paths], env, args.repeat)
         _row(f"check --format json --no-cache --jobs {args.jobs}", jobs, base_cpu)
         cached = [*check, "--cache-dir", cache, "--jobs", "1"]
         _run([*cached, "--format", "text", *paths], env)  # fills the cache
-        warm = {output: _best([*cached, "--format", output, *paths], env, args.repeat)
-                for output in ("json", "text")}
+        warm = _interleaved({output: [*cached, "--format", output, *paths]
+                             for output in ("json", "text")}, env, args.repeat)
         for output, timing in warm.items():
             _row(f"check --format {output}, warm (cache)", timing, base_cpu)
 

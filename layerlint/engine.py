@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
-import multiprocessing
 import os
-import queue
 import signal
 import stat
 import sys
@@ -245,6 +243,9 @@ def _pool_map(todo: list[Path], files: list[Path], rules: Sequence[type[Rule]],
     other: a worker parses a shared import once); a worker done with its stripe takes
     batches from the end of the stripe with the most left, so that all finish together.
     """
+    import multiprocessing  # only here: a one-file run does not pay for its import
+    import queue
+
     methods = multiprocessing.get_all_start_methods()
     # fork starts a worker in milliseconds, with the rules already imported; macOS and
     # Windows cannot fork safely
