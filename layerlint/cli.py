@@ -301,16 +301,37 @@ def explain(code: str) -> None:
               help="Trials in parallel processes.")
 @click.option("--study", type=click.Choice(["seed-orderings"]), default=None,
               help="Run a study instead of the rule modules.")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="ray: every (seed, arm) trial is a Ray task "
+              "(needs the ray extra).")
+@click.option("--address", default=None, metavar="ADDR",
+              help="Ray cluster to join (e.g. ray://head:10001 or auto); default: start a "
+              "local Ray for this run.")
+@click.option("--gpus-per-trial", type=click.FloatRange(0, 64), default=None,
+              help="GPU share each Ray task reserves [default: 1 with --device cuda, else 0].")
+@click.option("--cpus-per-trial", type=click.FloatRange(0.01, 256), default=None,
+              help="CPUs each Ray task reserves [default: 1].")
 def verify(codes: tuple[str, ...], mode: str, device: str, seeds: int | None, out: Path,
-           data: Path | None, jobs: int, study: str | None) -> None:
+           data: Path | None, jobs: int, study: str | None, backend: str,
+           address: str | None, gpus_per_trial: float | None,
+           cpus_per_trial: float | None) -> None:
     """Re-run the evidence behind rules (needs torch: the verify extra)."""
     from layerlint.evidence import runner
 
+    if backend != "ray" and (address or gpus_per_trial is not None or cpus_per_trial):
+        raise click.UsageError("--address, --gpus-per-trial and --cpus-per-trial need "
+                               "--backend ray")
     options = runner.VerifyOptions(codes=codes, mode=mode, device=device, seeds=seeds,
-                                   out=out, data=data, jobs=jobs, study=study)
+                                   out=out, data=data, jobs=jobs, study=study,
+                                   backend=backend, address=address,
+                                   gpus_per_trial=gpus_per_trial,
+                                   cpus_per_trial=cpus_per_trial)
     try:
         results = runner.verify(options, echo=lambda text: click.echo(text, err=True))
     except runner.MissingTorch as error:
+        click.echo(f"layerlint: {error}", err=True)
+        sys.exit(EXIT_ERROR)
+    except ImportError as error:  # the ray extra is missing (ray_backend.MissingRay)
         click.echo(f"layerlint: {error}", err=True)
         sys.exit(EXIT_ERROR)
     except (ValueError, RuntimeError) as error:

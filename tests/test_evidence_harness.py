@@ -466,3 +466,24 @@ def test_seed_orderings_control_is_tested_on_its_own():
                                         "test": "bit-identical per-seed NLL"}
     close = control_test([v + 1e-4 * (-1) ** i for i, v in enumerate(base)], base)
     assert close["passed"] and close["summary"]["verdict"] == "equivalent"
+
+
+def test_backend_ray_without_ray_exits_2_with_the_extra_to_install(tmp_path):
+    code = ("import sys; sys.modules['ray'] = None; sys.argv = ['layerlint', 'verify', "
+            f"'LL302', '--mode', 'smoke', '--device', 'cpu', '--backend', 'ray', "
+            f"'--out', {str(tmp_path)!r}]; from layerlint.cli import main; main()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert "--backend ray needs ray: pip install 'layerlint[ray]'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_ray_options_need_the_ray_backend(tmp_path):
+    from click.testing import CliRunner
+
+    from layerlint.cli import cli
+
+    result = CliRunner().invoke(cli, ["verify", "LL302", "--address", "auto", "--out",
+                                      str(tmp_path)])
+    assert result.exit_code == 2 and "need --backend ray" in result.output

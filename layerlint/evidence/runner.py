@@ -35,6 +35,10 @@ class VerifyOptions:
     study: str | None = None
     threads: int = 1
     progress: bool = True
+    backend: str = "local"  # "local" (serial or --jobs processes) or "ray"
+    address: str | None = None  # Ray cluster address; None starts a local Ray
+    gpus_per_trial: float | None = None
+    cpus_per_trial: float | None = None  # default: the thread count
 
 
 def require_torch() -> None:
@@ -87,23 +91,40 @@ def verify(options: VerifyOptions, echo: Callable[[str], None]) -> list[dict]:
     configure_determinism(device, options.threads)
     ctx = Context(mode=options.mode, device=device, data_dir=options.data)
     options.out.mkdir(parents=True, exist_ok=True)
-    if options.study:
-        from layerlint.evidence import study
-
-        return [study.run(options.study, ctx, options, echo)]
     available = discover()
+    chosen = [] if options.study else select(options.codes, available)
+    session = _ray_session(options, device.type, echo) if options.backend == "ray" else None
     results = []
-    for code in select(options.codes, available):
-        module = importlib.import_module(available[code])
-        echo(f"{code}: running {options.mode} mode on {device} ...")
-        report = run_module(module, ctx, options.out, seeds=options.seeds,
-                            progress=options.progress, jobs=options.jobs)
-        status = _report.compare_reference(report, _report.load_reference(code))
-        (options.out / f"{code}.md").write_text(_report.markdown(report, status),
-                                                encoding="utf-8")
-        pngs = _report.plots(report, options.out)
-        results.append({"report": report, "reference": status, "plots": pngs})
+    try:
+        if options.study:
+            from layerlint.evidence import study
+
+            return [study.run(options.study, ctx, options, echo, session)]
+        for code in chosen:
+            module = importlib.import_module(available[code])
+            echo(f"{code}: running {options.mode} mode on {device} ...")
+            report = run_module(module, ctx, options.out, seeds=options.seeds,
+                                progress=options.progress, jobs=options.jobs,
+                                run_trial=session.runner(module, ctx) if session else None)
+            status = _report.compare_reference(report, _report.load_reference(code))
+            (options.out / f"{code}.md").write_text(_report.markdown(report, status),
+                                                    encoding="utf-8")
+            pngs = _report.plots(report, options.out)
+            results.append({"report": report, "reference": status, "plots": pngs})
+    finally:
+        if session is not None:
+            session.close()
     return results
+
+
+def _ray_session(options: VerifyOptions, device_type: str, echo: Callable[[str], None]):
+    from layerlint.evidence.ray_backend import RayOptions, RaySession
+
+    cpus = options.cpus_per_trial or float(options.threads)
+    ray_options = RayOptions(address=options.address, cpus_per_trial=cpus,
+                             gpus_per_trial=options.gpus_per_trial,
+                             local_cpus=int(options.jobs * cpus) if options.jobs > 1 else None)
+    return RaySession(ray_options, device_type, options.threads, echo)
 
 
 def render_table(results: list[dict]) -> str:

@@ -186,7 +186,8 @@ def control_test(control: list[float], canonical: list[float]) -> dict:
             "test": f"equivalence within +-{CONTROL_DELTA} nats (TOST, 95%)"}
 
 
-def run(name: str, ctx: Context, options, echo) -> dict:
+def run(name: str, ctx: Context, options, echo, session=None) -> dict:
+    """Run (or resume) the study; ``session`` (a RaySession) runs the trials as Ray tasks."""
     if name != "seed-orderings":
         raise ValueError(f"unknown study {name!r}")
     seeds = options.seeds or ctx.budget(2, 3, 10)
@@ -217,10 +218,12 @@ def run(name: str, ctx: Context, options, echo) -> dict:
     from layerlint.evidence.harness import _progress
 
     bar = _progress(len(pending), "seed-orderings", options.progress)
+    items = [(order, seed, fold, folds, epochs) for order, seed, fold in pending]
+    results = (session.map(f"{__name__}:_trial", ctx, items) if session is not None
+               else ((args, _trial(ctx, *args)) for args in items))
     try:
-        for order, seed, fold in pending:
-            report["trials"][f"{order}|{seed}|{fold}"] = _trial(ctx, order, seed, fold,
-                                                                folds, epochs)
+        for (order, seed, fold, _folds, _epochs), metrics in results:
+            report["trials"][f"{order}|{seed}|{fold}"] = metrics
             report["datasets"] = ctx.datasets()
             atomic_write_json(path, report)
             bar.update(1)
@@ -239,6 +242,8 @@ def run(name: str, ctx: Context, options, echo) -> dict:
     report["control"] = {"name": f"{CONTROL} == {CANONICAL}",
                          **control_test(per_seed[CONTROL], per_seed[CANONICAL])}
     report["rules"] = {o: rules_firing(o) for o in orders}
+    if not ctx.datasets():  # every trial ran elsewhere (Ray) or was resumed
+        ctx.data("image")
     report["datasets"] = ctx.datasets()
     report["complete"] = True
     atomic_write_json(path, report)
