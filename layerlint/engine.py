@@ -372,6 +372,7 @@ def _cpu_budget(seconds: float) -> Iterator[None]:
 def _check_file(file: Path, project: Project, rules: list[Rule], selected: frozenset[str],
                 fixable: bool) -> _Outcome:
     project.dependencies = set()
+    project.skipped = []
     note = None
     if file.suffix == ".py":
         try:
@@ -414,7 +415,9 @@ def _analyse(file: Path, project: Project, rules: list[Rule], selected: frozense
         errors.append((f"{display_path(file)}: frontend crashed: {error!r}",
                        crash_diagnostic(file, "the frontend", error)))
         return [], errors, [], None
-    findings: list[Finding] = []
+    findings: list[Finding] = [
+        _diagnostic(PARSE_ERROR, file, part.message, part.line, part.column, part.cell)
+        for part in project.skipped if PARSE_ERROR in selected]
     for graph in graphs:
         if INCOMPLETE in selected:
             findings.extend(_incomplete(graph, rules))

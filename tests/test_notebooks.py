@@ -101,3 +101,18 @@ def test_nbformat_3_worksheets():
         {"cell_type": "markdown", "source": ["text"]},
     ]}]}).encode())
     assert nb.text == "import torch\nx = 1\n"
+
+
+def test_one_broken_cell_is_reported_and_the_other_cells_are_still_checked(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb.ipynb").write_text(_notebook(
+        ("code", "import torch.nn as nn\n"),
+        ("code", "def train(:\n    pass\n"),  # saved mid-edit
+        ("code", "model = nn.Sequential(\n    nn.Linear(8, 8),\n    nn.Dropout(0.5),\n"
+                 "    nn.BatchNorm1d(8),\n    nn.Linear(8, 2),\n)\n"),
+    ))
+    result = CliRunner().invoke(cli, ["check", "--format", "json", "nb.ipynb"])
+    assert result.exit_code == 1, result.output
+    found = [(f["code"], f["cell"], f["line"]) for f in json.loads(result.stdout)]
+    assert found == [("LL001", 2, 1), ("LL101", 3, 3)]

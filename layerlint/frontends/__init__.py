@@ -54,6 +54,9 @@ class Project:
         # looked up at, found or not (a file added to the run can change the result).
         # The result cache re-checks a file when one of them changed.
         self.dependencies: set[Path] = set()
+        # Parts of the file being checked that could not be read while the rest was
+        # (a notebook cell that does not parse): each is an LL001 beside its findings.
+        self.skipped: list[InputError] = []
         self._recorders: list[set[Path]] = []
 
     def depend(self, paths: Iterable[Path]) -> None:

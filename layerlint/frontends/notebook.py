@@ -8,6 +8,7 @@ code cells, from 1, as ruff does.
 
 from __future__ import annotations
 
+import ast
 import bisect
 import json
 import re
@@ -113,6 +114,31 @@ def _map_graph(graph: LayerGraph, notebook: Notebook) -> LayerGraph:
     return replace(graph, layers=layers)
 
 
+def _without_broken_cells(notebook: Notebook, project: Project) -> Notebook:
+    """A cell that is not valid Python on its own (a notebook saved mid-edit) is
+    reported (LL001) and left out, blanked so that lines keep their numbers; the
+    other cells are still checked."""
+    lines = notebook.text.splitlines()
+    changed = False
+    for cell in range(1, len(notebook.starts) + 1):
+        source = notebook.cell_lines(cell)
+        try:
+            ast.parse("\n".join(source))
+        except SyntaxError as error:
+            project.skipped.append(InputError(f"syntax error: {error.msg}",
+                                              error.lineno or 1, error.offset or 1, cell))
+        except (ValueError, RecursionError, MemoryError) as error:
+            project.skipped.append(InputError(f"cannot parse cell: {error}", 1, 1, cell))
+        else:
+            continue
+        start = notebook.starts[cell - 1] - 1
+        lines[start:start + len(source)] = [""] * len(source)
+        changed = True
+    if not changed:
+        return notebook
+    return Notebook("\n".join(lines) + "\n", notebook.starts)
+
+
 def load_graphs(path: Path, project: Project) -> list[LayerGraph]:
     from layerlint.frontends.python import source as _python
 
@@ -120,7 +146,7 @@ def load_graphs(path: Path, project: Project) -> list[LayerGraph]:
         data = path.read_bytes()
     except OSError as error:
         raise InputError(f"cannot read file: {error.strerror}") from None
-    notebook = read_notebook(data)
+    notebook = _without_broken_cells(read_notebook(data), project)
     try:
         graphs = _python.load_graphs(path, project, notebook.text.encode("utf-8"))
     except InputError as error:

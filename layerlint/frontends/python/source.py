@@ -7,6 +7,7 @@ the code it reads.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import re
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 import libcst as cst
 
 from layerlint.frontends import MAX_LITERAL_ITEMS, InputError, OverBudget, Project
-from layerlint.ir import LayerGraph, Location
+from layerlint.ir import Kind, LayerGraph, Location, Role
 from layerlint.pytext import decode_python, python_lines
 
 __all__ = ["PythonModule", "load_graphs", "parse_python"]
@@ -30,6 +31,10 @@ _FRONTENDS = (
     ((b"keras", b"Sequential(", b"Dense(", b"Conv2D("), "layerlint.frontends.python.keras"),
 )
 
+
+# A model with at least this many unresolved layers, more than half of them, says so.
+_COVERAGE_MIN = 4
+_FRAMEWORK_OPS = ("torch.", "keras.", "tensorflow.")
 
 # Prefixes canonicalised to one spelling, in one place.
 _CANONICAL_PREFIXES = (
@@ -473,4 +478,23 @@ def load_graphs(path: Path, project: Project, data: bytes | None = None) -> list
     graphs: list[LayerGraph] = []
     for frontend in frontends:
         graphs.extend(importlib.import_module(frontend).build_graphs(module, project))
-    return graphs
+    return [_with_coverage_note(graph) for graph in graphs]
+
+
+def _with_coverage_note(graph: LayerGraph) -> LayerGraph:
+    """A model made mostly of layers that could not be resolved says so (LL002), so
+    that a silent run means "checked", not "not understood"."""
+    layers = [layer for layer in graph.layers if layer.kind is not Kind.INPUT]
+    # a framework function outside the vocabulary (``torch.max``) is known, only not
+    # modelled; a module given as a parameter (``?``) depends on the caller, who is
+    # analysed where it calls: what could not be resolved is user or third-party code
+    opaque = [layer for layer in layers if layer.kind is Kind.OPAQUE
+              and not layer.op.startswith(_FRAMEWORK_OPS) and layer.label != "?"]
+    if graph.role is not Role.MODEL or len(opaque) < _COVERAGE_MIN \
+            or len(opaque) * 2 <= len(layers):
+        return graph
+    names = list(dict.fromkeys(layer.label for layer in opaque))
+    shown = ", ".join(f"`{name}`" for name in names[:3]) + (", …" if len(names) > 3 else "")
+    note = (f"`{graph.name}`: {len(opaque)} of its {len(layers)} layers could not be "
+            f"resolved ({shown}); findings in it may be incomplete")
+    return dataclasses.replace(graph, notes=(*graph.notes, note))

@@ -5,6 +5,7 @@ API (``Input``, layers applied to tensors, ``Model(inputs, outputs)``), subclass
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import replace
 
@@ -458,6 +459,11 @@ class KerasInterpreter(Interpreter):
     def apply_opaque(self, module: Value, frontier: frozenset[Layer], node: cst.CSTNode | None,
                      frame: Frame) -> Value:
         if isinstance(module, GraphModel):
+            if module.builder is not None and module.heads:
+                if module.index is not None:  # used as a layer: its output is not final
+                    graph = self.graphs[module.index]
+                    self.graphs[module.index] = dataclasses.replace(graph, role=Role.BLOCK)
+                return self.inline_model(module, frontier, frame)
             return super().apply_opaque(module, frontier, node, frame)
         assert frame.builder is not None
         label = short(self.text(frame, node)) if node is not None else "unresolved layer"
@@ -466,6 +472,40 @@ class KerasInterpreter(Interpreter):
         layer = frame.builder.add("<unresolved>", label, location, frontier,
                                   info=OpInfo(Kind.OPAQUE), condition=frame.condition or None)
         return Tensor(frozenset({layer}))
+
+    def inline_model(self, model: GraphModel, frontier: frozenset[Layer], frame: Frame
+                     ) -> Tensor:
+        """A functional model used as a layer (``encoder(x)``): its layers, again, fed by
+        ``frontier`` where its inputs were."""
+        assert frame.builder is not None and model.builder is not None
+        source = model.builder
+        preds: dict[int, list[int]] = {}
+        for src, dst in source.edges:
+            preds.setdefault(dst, []).append(src)
+        keep: set[int] = set()
+        stack = [layer.id for layer in model.heads]
+        while stack:
+            lid = stack.pop()
+            if lid not in keep:
+                keep.add(lid)
+                stack.extend(preds.get(lid, ()))
+        copies: dict[int, Layer] = {}
+        fed: frozenset[Layer] = frontier
+        for layer in source.layers:
+            if layer.id not in keep:
+                continue
+            if layer.op in _INPUT:
+                copies[layer.id] = None  # type: ignore[assignment]
+                continue
+            inputs = [copies[p] for p in preds.get(layer.id, ()) if copies.get(p) is not None]
+            if any(copies.get(p, 0) is None for p in preds.get(layer.id, ())):
+                inputs.extend(fed)
+            copies[layer.id] = frame.builder.add(
+                layer.op, layer.label, layer.location, inputs, info=layer.info,
+                attrs=dict(layer.attrs), use=layer.use,
+                condition=(frame.condition & layer.condition) or None,
+                module_path=layer.module_path, typed=layer.typed)
+        return Tensor(frozenset(copies[h.id] for h in model.heads if copies.get(h.id)))
 
     def apply_instance(self, module: Instance, tensor: Tensor, node: cst.CSTNode | None,
                        frame: Frame) -> Value:
