@@ -86,8 +86,10 @@ class ResultCache:
             self._digests[path] = _content_digest(path)
         return self._digests[path]
 
-    def _entry(self, path: Path) -> Path:
-        key = hashlib.sha256(f"{self._salt}\n{os.path.abspath(path)}".encode()).hexdigest()
+    def _entry(self, path: Path, codes: frozenset[str]) -> Path:
+        # the codes enabled for this file (per-file-ignores) are part of the key
+        key = hashlib.sha256(f"{self._salt}\n{os.path.abspath(path)}\n"
+                             f"{','.join(sorted(codes))}".encode()).hexdigest()
         return self.folder / f"{key[:40]}.json"
 
     def _state(self, dependency: Path, project: Project) -> str | None:
@@ -97,12 +99,13 @@ class ResultCache:
             return None
         return self.digest(dependency)
 
-    def get(self, path: Path, project: Project, fixable: bool = False
+    def get(self, path: Path, project: Project, fixable: bool = False,
+            codes: frozenset[str] = frozenset()
             ) -> tuple[list[Finding], list[bool | None] | None] | None:
         """The cached findings of a file and, if asked, which fixes apply (see
         ``engine.check_paths``); None for a miss, a stale or a corrupt entry."""
         try:
-            entry = json.loads(self._entry(path).read_bytes())
+            entry = json.loads(self._entry(path, codes).read_bytes())
             if entry["digest"] is None or entry["digest"] != self.digest(path):
                 return None
             for dependency, digest in entry["dependencies"].items():
@@ -119,8 +122,8 @@ class ResultCache:
             return None  # RecursionError: JSON nested too deeply to decode
 
     def put(self, path: Path, project: Project, dependencies: Iterable[Path],
-            findings: Sequence[Finding], fixable: Sequence[bool | None] | None = None
-            ) -> None:
+            findings: Sequence[Finding], fixable: Sequence[bool | None] | None = None,
+            codes: frozenset[str] = frozenset()) -> None:
         """Store a file's findings; the content checked must be the content digested
         before the check (a file edited during the run is not stored)."""
         digest = self.digest(path)
@@ -134,7 +137,7 @@ class ResultCache:
                 "fixable": fixable,
             }
             self._prepare()
-            target = self._entry(path)
+            target = self._entry(path, codes)
             temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
             temporary.write_text(json.dumps(entry), encoding="utf-8")
             os.replace(temporary, target)

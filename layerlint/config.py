@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-from layerlint.registry import ALWAYS, SelectionError, all_rules, expand, expand_ignore
+from layerlint.registry import SelectionError, enabled_codes, expand, expand_ignore
 
 __all__ = ["ConfigError", "Overrides", "Resolver", "Settings", "load_settings"]
 
@@ -120,20 +120,6 @@ def _check_codes(codes: Iterable[str], where: str) -> None:
         raise ConfigError(f"{where}: {error}") from None
 
 
-def _enabled(layers: Iterable[tuple[tuple[str, ...] | None, tuple[str, ...], tuple[str, ...]]]
-             ) -> frozenset[str]:
-    """Apply (select, extend-select, ignore) layers in order: a `select` starts over."""
-    chosen = {rule.code for rule in all_rules() if rule.default_enabled}
-    for select, extend_select, ignore in layers:
-        if select:
-            chosen = set().union(ALWAYS, *(expand(c) for c in select))
-        for code in extend_select:
-            chosen |= expand(code)
-        for code in ignore:
-            chosen -= expand_ignore(code)
-    return frozenset(chosen)
-
-
 def load_settings(path: Path, overrides: Overrides = Overrides()) -> Settings:
     """Read and validate one ``pyproject.toml`` (or a ``layerlint.toml``-style file)."""
     try:
@@ -191,7 +177,7 @@ def load_settings(path: Path, overrides: Overrides = Overrides()) -> Settings:
 
 
 def _finish(settings: Settings, overrides: Overrides) -> Settings:
-    enabled = _enabled([
+    enabled = enabled_codes([
         (settings.select, settings.extend_select, settings.ignore),
         (overrides.select, overrides.extend_select, overrides.ignore),
     ])
@@ -276,8 +262,3 @@ class Resolver:
             settings = _finish(Settings(root=Path.cwd()), self.overrides)
         self._by_dir[folder] = settings
         return settings
-
-    def all_enabled(self) -> frozenset[str]:
-        """Codes enabled by any settings seen so far."""
-        seen = [self._fixed] if self._fixed else [*self._by_dir.values()]
-        return frozenset().union(*(s.enabled for s in seen)) if seen else frozenset()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import gc
 import importlib
 import os
@@ -9,12 +10,13 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from layerlint.config import DEFAULT_EXCLUDE
 from layerlint.frontends import SUFFIXES, InputError, OverBudget, Project, load_graphs
 from layerlint.ir import LayerGraph, Location
 from layerlint.registry import diagnostic
@@ -25,12 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CheckResult", "check_paths", "discover", "display_path"]
 
-# Folders never searched when walking a directory (as ruff's default excludes).
-EXCLUDED_DIRS = frozenset({
-    ".git", ".hg", ".svn", ".bzr", ".venv", "venv", ".env", "__pycache__", "build", "dist",
-    "node_modules", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache",
-    ".ipynb_checkpoints", "site-packages", "__pypackages__", ".eggs", ".direnv",
-})
 
 PARSE_ERROR = "LL001"
 INCOMPLETE = "LL002"
@@ -57,11 +53,9 @@ def display_path(path: Path) -> str:
 
 
 def _is_excluded_dir(entry: os.DirEntry) -> bool:
-    return (
-        entry.name in EXCLUDED_DIRS
-        or entry.name.endswith(".egg-info")
-        or os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
-    )
+    """A folder the defaults exclude (no configuration given), or a virtual environment."""
+    return (any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in DEFAULT_EXCLUDE)
+            or os.path.exists(os.path.join(entry.path, "pyvenv.cfg")))
 
 
 def _walk(root: Path, is_excluded: Callable[[Path], bool] | None = None,
@@ -171,9 +165,11 @@ def _fewer_full_collections() -> Iterator[None]:
 
 def check_paths(paths: Sequence[Path], rules: Sequence[type[Rule]],
                 cache: ResultCache | None = None, jobs: int = 1,
-                fixable: bool = False) -> CheckResult:
+                fixable: bool = False,
+                enabled: Mapping[Path, frozenset[str]] | None = None) -> CheckResult:
     """Lint the files under ``paths``; ``jobs`` > 1 checks them in worker processes;
-    ``fixable``: also find which fixes would apply (``CheckResult.fixable``).
+    ``fixable``: also find which fixes would apply (``CheckResult.fixable``);
+    ``enabled``: the codes each file runs (per-file-ignores), else all of ``rules``.
 
     Each worker has its own ``Project`` over all the run's files, so imports resolve as
     in one process and the findings are the same; they are merged in file order.
@@ -181,17 +177,21 @@ def check_paths(paths: Sequence[Path], rules: Sequence[type[Rule]],
     files, problems = discover(paths)
     result = CheckResult(files_checked=len(files))
     selected = frozenset(rule.code for rule in rules)
+    codes = {file: selected & enabled.get(file, selected) if enabled else selected
+             for file in files}
     project = Project(files, display=display_path)
     outcomes: list[tuple[list[Finding], list[bool | None] | None] | None] = [
-        cache.get(file, project, fixable) if cache is not None else None for file in files]
+        cache.get(file, project, fixable, codes[file]) if cache is not None else None
+        for file in files]
     todo = [index for index, outcome in enumerate(outcomes) if outcome is None]
-    checked = _check_files([files[i] for i in todo], project, rules, selected, jobs, fixable)
+    checked = _check_files([files[i] for i in todo], project, rules, codes, jobs, fixable)
     for index, (findings, errors, dependencies, marks) in zip(todo, checked):
         outcomes[index] = findings, marks
         result.internal_errors.extend(message for message, _ in errors)
         result.crashes.extend(crash for _, crash in errors)
         if cache is not None and not errors:  # a crash is retried on the next run
-            cache.put(files[index], project, dependencies, findings, marks)
+            cache.put(files[index], project, dependencies, findings, marks,
+                      codes[files[index]])
     findings = [p for p in problems if p.code in selected] + result.crashes
     for outcome in outcomes:
         if outcome is not None:
@@ -207,13 +207,15 @@ def check_paths(paths: Sequence[Path], rules: Sequence[type[Rule]],
 # of one file
 _Outcome = tuple[list[Finding], list[tuple[str, Finding]], list[Path],
                  list[bool | None] | None]
-_worker: tuple[Project, list[Rule], frozenset[str], bool] | None = None  # in a worker
+# the codes each file runs
+_Codes = Mapping[Path, frozenset[str]]
+_worker: tuple[Project, list[Rule], _Codes, bool] | None = None  # in a worker
 # Files a worker takes at a time (its stripe keeps neighbouring files together).
 _BATCH = 2
 
 
 def _check_files(todo: list[Path], project: Project, rules: Sequence[type[Rule]],
-                 selected: frozenset[str], jobs: int, fixable: bool) -> list[_Outcome]:
+                 selected: _Codes, jobs: int, fixable: bool) -> list[_Outcome]:
     """The outcome of each file of ``todo``, in its order."""
     outcomes: dict[int, _Outcome] = {}
     if min(jobs, len(todo)) > 1:
@@ -226,7 +228,8 @@ def _check_files(todo: list[Path], project: Project, rules: Sequence[type[Rule]]
     with _fewer_full_collections():
         for index, file in enumerate(todo):
             if index not in outcomes:
-                outcomes[index] = _check_file(file, project, instances, selected, fixable)
+                outcomes[index] = _check_file(file, project, instances, selected[file],
+                                              fixable)
     return [outcomes[index] for index in range(len(todo))]
 
 
@@ -235,7 +238,7 @@ class _WorkerDied(Exception):
 
 
 def _pool_map(todo: list[Path], files: list[Path], rules: Sequence[type[Rule]],
-              selected: frozenset[str], jobs: int, fixable: bool,
+              selected: _Codes, jobs: int, fixable: bool,
               outcomes: dict[int, _Outcome]) -> None:
     """Check ``todo`` in ``jobs`` worker processes, filling ``outcomes`` (by index).
 
@@ -282,7 +285,7 @@ def _pool_map(todo: list[Path], files: list[Path], rules: Sequence[type[Rule]],
 
 
 def _stripe_worker(k: int, stripes, batches: list[tuple[int, int]], todo: list[Path],
-                   files: list[Path], rules: Sequence[type[Rule]], selected: frozenset[str],
+                   files: list[Path], rules: Sequence[type[Rule]], selected: _Codes,
                    fixable: bool, results) -> None:
     _start_worker(files, rules, selected, fixable)
     jobs = len(stripes) // 2
@@ -318,7 +321,7 @@ def _preload(todo: list[Path], fixable: bool) -> None:
         importlib.import_module(name)
 
 
-def _start_worker(files: list[Path], rules: Sequence[type[Rule]], selected: frozenset[str],
+def _start_worker(files: list[Path], rules: Sequence[type[Rule]], selected: _Codes,
                   fixable: bool) -> None:
     global _worker
     _worker = (Project(files, display=display_path), [rule() for rule in rules], selected,
@@ -329,7 +332,8 @@ def _check_batch(batch: list[Path]) -> list[_Outcome]:
     assert _worker is not None
     project, instances, selected, fixable = _worker
     with _fewer_full_collections():
-        return [_check_file(file, project, instances, selected, fixable) for file in batch]
+        return [_check_file(file, project, instances, selected[file], fixable)
+                for file in batch]
 
 
 # Per-file budget: a file over it gets LL002 instead of running on (the frontends bound
@@ -371,6 +375,8 @@ def _cpu_budget(seconds: float) -> Iterator[None]:
 
 def _check_file(file: Path, project: Project, rules: list[Rule], selected: frozenset[str],
                 fixable: bool) -> _Outcome:
+    """Check one file with the rules of ``selected`` (the codes enabled for it)."""
+    rules = [rule for rule in rules if rule.code in selected]
     project.dependencies = set()
     project.skipped = []
     note = None

@@ -45,7 +45,6 @@ class LintOptions:
     fix: bool = False
     unsafe_fixes: bool = False
     diff: bool = False
-    fix_pass: int = 0  # fixes are applied, then the files linted again, until none applies
     count_fixable: bool = True  # a dry run of the fixes, for the text summary and [*] marks
     cache: bool = False  # reuse results of earlier runs (layerlint.cache)
     cache_dir: Path | None = None  # default: `cache-dir` in the configuration, else
@@ -102,7 +101,37 @@ def show_settings(path: Path, options: LintOptions = LintOptions()) -> Settings:
 
 
 def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintResult:
-    """Lint; raises ConfigError or BaselineError for a bad configuration or baseline."""
+    """Lint; raises ConfigError or BaselineError for a bad configuration or baseline.
+
+    With fixes, the files are linted again after each pass that wrote a fix, as ruff
+    does (a fix can make another one applicable: two edits of one Sequential), up to
+    ``_MAX_FIX_PASSES``; the result is the last pass's findings, fixes counted over all.
+    """
+    result = LintResult()
+    carried: list[str] = []  # notes of earlier passes that stay true
+    for number in range(_MAX_FIX_PASSES + 1):
+        final = number == _MAX_FIX_PASSES  # only lints: what is left
+        this = replace(options, fix=options.fix and not final)
+        result.fix_notes = []
+        findings, crashes, written = _lint_pass(paths, this, result)
+        if not written:
+            break
+        carried += [note for note in result.fix_notes if "changed during the run" in note]
+    result.fix_notes = carried + result.fix_notes
+    if options.baseline is not None:
+        findings = _baseline(findings, options.baseline, result)
+        kept = set(findings)
+        result.fixable = {f: safe for f, safe in result.fixable.items() if f in kept}
+    # A crash is reported whatever the selection, suppressions or baseline say.
+    findings = [*findings, *(f for f in crashes if f not in findings)]
+    result.findings = sorted(findings, key=Finding.sort_key)
+    return result
+
+
+def _lint_pass(paths: Sequence[Path], options: LintOptions, result: LintResult
+               ) -> tuple[list[Finding], list[Finding], bool]:
+    """Lint once and apply the fixes asked for: (findings, crashes, whether a fixed
+    file was written). Counts and notes accumulate in ``result``."""
     resolver = Resolver(options.overrides, options.config, options.isolated)
     files = _files(paths or [Path(".")], resolver, options.force_exclude)
     fixing = options.fix or options.diff  # as ruff: --unsafe-fixes only enables
@@ -112,26 +141,21 @@ def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintRes
     settings = {display_path(f): resolver.settings_for(f) for f in files}
     enabled = frozenset().union(*(s.enabled for s in settings.values()))
     rules = [rule for rule in all_rules() if rule.code in enabled]
+    # each file runs only the rules enabled for it (its settings, per-file-ignores)
     engine = check_paths(files, rules, cache=_cache(options, resolver, rules), jobs=options.jobs,
-                         fixable=options.count_fixable)
-    result = LintResult(files_checked=engine.files_checked,
-                        internal_errors=engine.internal_errors)
-    # A crash is reported whatever the selection, suppressions or baseline say.
+                         fixable=options.count_fixable,
+                         enabled={f: settings[display_path(f)].codes_for(f) for f in files})
+    result.files_checked = engine.files_checked
+    result.internal_errors.extend(engine.internal_errors)
+    result.sources = {}  # files may have changed since the last pass
     crashes = set(engine.crashes)
+    # also drops LL001 for paths given on the command line but ignored for them
     findings = [f for f in engine.findings
                 if f not in crashes and _is_enabled(f, settings, resolver)]
     findings = _unsuppressed(findings, settings, options, result)
     result.fixable = {f: engine.fixable[f] for f in findings if f in engine.fixable}
-    if fixing:
-        findings = _fix(paths, options, findings, result, hashes)
-    if options.baseline is not None:
-        findings = _baseline(findings, options.baseline, result)
-        kept = set(findings)
-        result.fixable = {f: safe for f, safe in result.fixable.items() if f in kept}
-    if not fixing or options.diff or not result.fixed:  # else the last pass has them
-        findings = [*findings, *(f for f in engine.crashes if f not in findings)]
-    result.findings = sorted(findings, key=Finding.sort_key)
-    return result
+    written = _fix(options, findings, result, hashes) if fixing else False
+    return findings, engine.crashes, written
 
 
 def _cache(options: LintOptions, resolver: Resolver, rules: list) -> ResultCache | None:
@@ -218,8 +242,9 @@ def _fixes_by_file(findings: list[Finding], unsafe: bool) -> dict[str, list[Find
     return groups
 
 
-def _fix(paths: Sequence[Path], options: LintOptions, findings: list[Finding],
-         result: LintResult, hashes: dict[str, str | None]) -> list[Finding]:
+def _fix(options: LintOptions, findings: list[Finding], result: LintResult,
+         hashes: dict[str, str | None]) -> bool:
+    """Apply (or, with ``diff``, show) the fixes of ``findings``; whether a file was written."""
     from layerlint.frontends.source_fixer import plan
 
     written = False
@@ -256,20 +281,7 @@ def _fix(paths: Sequence[Path], options: LintOptions, findings: list[Finding],
         else:
             written = True
         result.fixed += len(fixes.applied)
-    if not written:
-        return findings
-    # Lint again, as the files now are: a fix can make another one applicable (two
-    # edits of one Sequential), as ruff does. The output shows what is left.
-    last_pass = options.fix_pass + 1 >= _MAX_FIX_PASSES
-    again = lint(paths, replace(options, baseline=None, fix_pass=options.fix_pass + 1,
-                                fix=options.fix and not last_pass))
-    result.internal_errors.extend(again.internal_errors)
-    result.sources = again.sources
-    result.fixable = again.fixable
-    result.fixed += again.fixed
-    changed = [note for note in result.fix_notes if "changed during the run" in note]
-    result.fix_notes = changed + again.fix_notes
-    return again.findings
+    return written
 
 
 def _write(path: Path, original: bytes, text: str, digest: str | None) -> str | None:

@@ -6,12 +6,13 @@ import functools
 import importlib
 import pkgutil
 import re
+from collections.abc import Iterable
 
 from layerlint.ir import Location
 from layerlint.rule import Finding, Rule
 
-__all__ = ["ALWAYS", "SelectionError", "all_rules", "diagnostic", "expand", "expand_ignore",
-           "get_rule", "select_rules"]
+__all__ = ["ALWAYS", "SelectionError", "all_rules", "diagnostic", "enabled_codes", "expand",
+           "expand_ignore", "get_rule", "select_rules"]
 
 # Codes of retired rules: never reused, never reported.
 RETIRED: dict[str, str] = {}
@@ -89,18 +90,32 @@ def expand_ignore(prefix: str) -> set[str]:
     return codes if key in ALWAYS else codes - ALWAYS
 
 
+# One layer of selectors: (select, extend-select, ignore), as a configuration file or
+# the command line gives them.
+Layer = tuple["Iterable[str] | None", "Iterable[str]", "Iterable[str]"]
+
+
+def enabled_codes(layers: Iterable[Layer]) -> frozenset[str]:
+    """The codes enabled by ruff-style selector layers (prefixes of codes, or ``ALL``),
+    applied in order from the defaults: a ``select`` starts over (keeping ``ALWAYS``),
+    ``extend-select`` adds, ``ignore`` removes (a prefix spares ``ALWAYS``).
+    The one place rule selection is decided; SelectionError for an unknown selector."""
+    chosen = {rule.code for rule in all_rules() if rule.default_enabled}
+    for select, extend_select, ignore in layers:
+        if select:
+            chosen = set().union(ALWAYS, *(expand(code) for code in select))
+        for code in extend_select:
+            chosen |= expand(code)
+        for code in ignore:
+            chosen -= expand_ignore(code)
+    return frozenset(chosen)
+
+
 def select_rules(
     select: list[str] | None = None,
     ignore: list[str] | None = None,
     extend_select: list[str] | None = None,
 ) -> list[type[Rule]]:
-    """Rules enabled by ruff-style selectors: prefixes of codes, or ``ALL``."""
-    if select:
-        chosen = set().union(*(_matching(s) for s in select))
-    else:
-        chosen = {rule.code for rule in all_rules() if rule.default_enabled}
-    for prefix in extend_select or ():
-        chosen |= _matching(prefix)
-    for prefix in ignore or ():
-        chosen -= _matching(prefix)
-    return [rule for rule in all_rules() if rule.code in chosen]
+    """Rules enabled by one layer of selectors (see ``enabled_codes``)."""
+    codes = enabled_codes([(select, extend_select or (), ignore or ())])
+    return [rule for rule in all_rules() if rule.code in codes]

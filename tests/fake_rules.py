@@ -3,7 +3,7 @@ suppressions of related lines, notebooks) independently of the real catalog."""
 
 from __future__ import annotations
 
-from layerlint import config, linter
+from layerlint import linter, registry
 from layerlint.fix import Fix
 from layerlint.ir import Kind
 from layerlint.registry import all_rules
@@ -49,4 +49,4 @@ def use_fake_rules(monkeypatch) -> None:
     diagnostics = [rule for rule in all_rules() if rule.code.startswith("LL0")]
     rules = (*diagnostics, MoveDropout, RemoveActivation, NoBias)
     monkeypatch.setattr(linter, "all_rules", lambda: rules)
-    monkeypatch.setattr(config, "all_rules", lambda: rules)
+    monkeypatch.setattr(registry, "all_rules", lambda: rules)  # selection's defaults
