@@ -93,9 +93,9 @@ class ResultCache:
         return self.folder / f"{key[:40]}.json"
 
     def _state(self, dependency: Path, project: Project) -> str | None:
-        """What a dependency contributes: its content if it is a file of the run (imports
-        resolve only to those), else nothing."""
-        if dependency not in project.resolved_files:
+        """What a dependency contributes: its content if an import can resolve to it (a
+        file of the run or of its project), else nothing."""
+        if not project.is_project_file(dependency):
             return None
         return self.digest(dependency)
 

@@ -135,16 +135,18 @@ def test_editing_an_imported_file_rechecks_the_importer(tmp_path, monkeypatch):
     assert _codes(second) == _codes(check_paths([project], RULES))
 
 
-def test_a_file_added_to_the_run_rechecks_the_importer(tmp_path, monkeypatch):
+def test_an_imported_file_created_later_rechecks_the_importer(tmp_path, monkeypatch):
     project = _project(tmp_path / "src", BATCHNORM)
     monkeypatch.chdir(tmp_path)
     cache = tmp_path / "cache"
-    # alone, net.py's import resolves to nothing (imports resolve to the run's files)
+    blocks = (project / "blocks.py").read_text()
+    (project / "blocks.py").unlink()
     alone = check_paths([project / "net.py"], RULES, cache=ResultCache(cache, RULES))
-    assert _codes(alone) == []
-    both = check_paths([project / "net.py", project / "blocks.py"], RULES,
-                       cache=ResultCache(cache, RULES))
-    assert _codes(both) == [("LL101", "src/net.py", 8)]
+    assert _codes(alone) == []  # the import resolves to nothing yet
+    (project / "blocks.py").write_text(blocks)
+    # not a file of the run, but of its project: read from disk, and a cache miss
+    again = check_paths([project / "net.py"], RULES, cache=ResultCache(cache, RULES))
+    assert _codes(again) == [("LL101", "src/net.py", 8)]
 
 
 def test_an_unchanged_dependency_is_a_hit(tmp_path, monkeypatch):

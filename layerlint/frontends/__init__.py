@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -43,8 +44,11 @@ class Project:
 
     def __init__(self, files: Iterable[Path], display: Callable[[Path], str]) -> None:
         self.files = [Path(f) for f in files]
-        # Project imports resolve to these only: the run's files, never the whole disk.
         self.resolved_files = frozenset(f.resolve() for f in self.files)
+        # Project imports resolve to the run's files and to the other files of their
+        # projects on disk (read, never run): checking train.py alone follows model.py.
+        self._roots: frozenset[Path] | None = None
+        self._is_file: dict[Path, bool] = {}
         self.display = display
         self.cache: dict[object, object] = {}
         # Parsed modules, least recently used first: bounded, so that memory stays flat
@@ -58,6 +62,25 @@ class Project:
         # (a notebook cell that does not parse): each is an LL001 beside its findings.
         self.skipped: list[InputError] = []
         self._recorders: list[set[Path]] = []
+
+    @property
+    def roots(self) -> frozenset[Path]:
+        """The project root of each file of the run (see ``project_root``)."""
+        if self._roots is None:
+            self._roots = frozenset(project_root(f) for f in self.resolved_files)
+        return self._roots
+
+    def is_project_file(self, path: Path) -> bool:
+        """Whether an import may resolve to ``path`` (resolved): a file of the run, or a
+        regular ``.py`` file below the project root of one."""
+        if path in self.resolved_files:
+            return True
+        known = self._is_file.get(path)
+        if known is None:
+            known = self._is_file[path] = (
+                path.suffix == ".py" and any(root in path.parents for root in self.roots)
+                and path.is_file())
+        return known
 
     def depend(self, paths: Iterable[Path]) -> None:
         """Frontends call this for each project path an input's graphs depend on."""
@@ -80,6 +103,19 @@ class Project:
         self.modules.move_to_end(path)
         while len(self.modules) > limit:
             self.modules.popitem(last=False)
+
+
+_ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+
+
+@functools.lru_cache(maxsize=1024)
+def project_root(path: Path) -> Path:
+    """The nearest folder above ``path`` (resolved) that holds a pyproject.toml,
+    setup.py, setup.cfg or .git; the file's own folder when there is none."""
+    for folder in path.parents:
+        if any((folder / marker).exists() for marker in _ROOT_MARKERS):
+            return folder
+    return path.parent
 
 
 def _load_python(path: Path, project: Project) -> list[LayerGraph]:

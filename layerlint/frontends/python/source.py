@@ -444,7 +444,7 @@ def _resolve_import(origin: PythonModule, qualified: str,
                      base / relative / "__init__.py"):
             if path is not None:
                 project.depend((path.resolve(),))
-            if path is None or path.resolve() not in project.resolved_files:
+            if path is None or not project.is_project_file(path.resolve()):
                 continue
             if path.resolve() == origin.path.resolve():
                 continue
