@@ -34,10 +34,12 @@ CATALOG = {
     "LL201": ("softmax-before-cross-entropy", True),
     "LL202": ("double-sigmoid", True),
     "LL203": ("sigmoid-then-bce", True),
+    "LL204": ("logits-into-probability-loss", True),
     "LL205": ("softmax-into-nll-loss", True),
     "LL206": ("single-unit-softmax", True),
     "LL208": ("implicit-softmax-dim", True),
     "LL209": ("log-of-softmax", True),
+    "LL210": ("softmax-with-binary-loss", True),
     "LL301": ("batchnorm-momentum-convention", True),
     "LL302": ("dropout-rate-out-of-range", True),
 }

@@ -17,7 +17,7 @@ from layerlint.registry import select_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
-HEAD_RULES = ["LL205", "LL206", "LL208", "LL209"]
+HEAD_RULES = ["LL204", "LL205", "LL206", "LL208", "LL209", "LL210"]
 _MARKER = re.compile(r"#\s*error:\s*(LL\d{3}(?:\s*,\s*LL\d{3})*)")
 HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 
@@ -143,3 +143,36 @@ def test_ll206_keras_one_unit_softmax_message(tmp_path):
     assert finding.message == (
         "`Softmax()` normalises over the single unit of `Dense(1)`: its output is "
         "constantly 1, so it never learns; use a sigmoid for one unit")
+
+
+def test_ll204_keras_fix_sets_from_logits_only_on_a_loss_object(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text(textwrap.dedent("""
+        import keras
+        from keras import layers
+        a = keras.Sequential([keras.Input(shape=(8,)), layers.Dense(10)])
+        a.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy())
+        b = keras.Sequential([keras.Input(shape=(8,)), layers.Dense(1)])
+        b.compile(optimizer="adam", loss="binary_crossentropy")
+    """))
+    findings = check_paths([path], select_rules(["LL204"])).findings
+    assert [(f.location.line, f.fix is not None) for f in findings] == [(5, True), (7, False)]
+    assert "Keras clips and renormalises" in findings[0].message
+    assert "`Dense(1)`" in findings[1].message
+    result = CliRunner().invoke(cli, ["check", "--no-cache", "--select", "LL204", "--fix",
+                                      "--unsafe-fixes", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "keras.losses.CategoricalCrossentropy(from_logits=True)" in path.read_text()
+
+
+def test_ll204_torch_nll_on_logits_names_the_layer_in_the_other_file(monkeypatch):
+    monkeypatch.chdir(FIXTURES / "torch")
+    findings = [f for f in check_paths([Path("heads_project")],
+                                       select_rules(["LL204"])).findings]
+    (finding,) = findings
+    assert finding.message.startswith(
+        "`criterion` expects log-probabilities but its input is the logits of "
+        "`self.classifier`: the loss is -z[y], unbounded below")
+    assert [(Path(r.location.path).name, r.location.line) for r in finding.related] == [
+        ("models.py", 15)]
+    assert finding.fix is not None and not finding.fix.safe

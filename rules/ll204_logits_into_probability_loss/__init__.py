@@ -1,0 +1,3 @@
+from layerlint.rules.ll204_logits_into_probability_loss.rule import LogitsIntoProbabilityLoss
+
+RULE = LogitsIntoProbabilityLoss
