@@ -56,7 +56,8 @@ PROTOCOL = {
 ENDPOINT_WORDS = {"LL101": "running var", "LL102": "NLL", "LL103": "accuracy",
                   "LL105": "NLL", "LL106": "NLL", "LL107": "accuracy", "LL201": "NLL",
                   "LL202": "NLL", "LL203": "zero grad", "LL204": "NLL", "LL205": "NLL",
-                  "LL206": "accuracy", "LL208": "accuracy", "LL209": "NLL", "LL210": "NLL", "LL301": "accuracy"}
+                  "LL206": "accuracy", "LL208": "accuracy", "LL209": "NLL", "LL210": "NLL",
+                  "LL301": "accuracy"}
 
 
 def _module(code: str):

@@ -155,6 +155,16 @@ class LogitsIntoProbabilityLoss(Rule):
             ])
             model.compile(optimizer="adam", loss="binary_crossentropy")
         """),
+        Example.onnx("""
+            <ir_version: 8, opset_import: ["" : 17]>
+            train_graph (float[N, 64] x, int64[N] labels) => (float loss)
+            <float[10, 64] w, float[10] b>
+            {
+               logits = Gemm <transB: int = 1> (x, w, b)
+               logp = LogSoftmax <axis: int = 1> (logits)
+               loss = NegativeLogLikelihoodLoss (logp, labels)
+            }
+        """),
     )
 
     def check(self, graph: LayerGraph) -> Iterator[Finding]:
