@@ -62,6 +62,21 @@ class Fix:
         return cls.rename(loss, fused, safe=safe).with_companion(drop)
 
     @classmethod
+    def loss_on_logits(cls, loss: Layer, *, safe: bool) -> Fix | None:
+        """Make ``loss`` take logits: the with-logits callable, or ``from_logits=True`` on a
+        loss object (not on a loss named by a string, which has no argument to set)."""
+        from layerlint.frontends.spelling import FROM_LOGITS_PREFIX, ON_LOGITS
+
+        if not _in_source(loss):
+            return None
+        if loss.op in ON_LOGITS:
+            return cls.rename(loss, ON_LOGITS[loss.op], safe=safe)
+        if loss.op.startswith(FROM_LOGITS_PREFIX) and loss.attrs.get("from_logits") is False \
+                and not loss.label.startswith('"'):
+            return cls.set_argument(loss, "from_logits", True, safe=safe)
+        return None
+
+    @classmethod
     def set_axis(cls, softmax: Layer, axis: int, *, safe: bool) -> Fix | None:
         """Give the softmax its axis explicitly."""
         argument = softmax.softmax.axis_argument

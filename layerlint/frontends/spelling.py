@@ -6,8 +6,8 @@ in each framework. No LibCST here: rules build fixes while checking any input.
 
 from __future__ import annotations
 
-__all__ = ["FUNCTIONAL_SQUASH", "LOG_FORM", "LOG_FUNCTIONS", "LOG_OF_CALL", "MODULE_SQUASH",
-           "WITH_LOGITS"]
+__all__ = ["FROM_LOGITS_PREFIX", "FUNCTIONAL_SQUASH", "LOG_FORM", "LOG_FUNCTIONS",
+           "LOG_OF_CALL", "MODULE_SQUASH", "ON_LOGITS", "WITH_LOGITS"]
 
 # A loss on probabilities -> the callable in the same module that takes logits, with
 # the same arguments.
@@ -15,6 +15,14 @@ WITH_LOGITS: dict[str, str] = {
     "torch.nn.BCELoss": "BCEWithLogitsLoss",
     "torch.nn.functional.binary_cross_entropy": "binary_cross_entropy_with_logits",
 }
+# A loss on log-probabilities or probabilities -> the callable in the same module that
+# takes logits, with the same arguments (LL204).
+ON_LOGITS: dict[str, str] = {
+    **WITH_LOGITS,
+    "torch.nn.NLLLoss": "CrossEntropyLoss", "torch.nn.functional.nll_loss": "cross_entropy",
+}
+# Loss objects whose ``from_logits`` argument makes them take logits (LL204).
+FROM_LOGITS_PREFIX = "keras.losses."
 # Squashing layers written as a call on the tensor (dropped by unwrapping the call) and
 # as a module (dropped by removing it from its Sequential).
 FUNCTIONAL_SQUASH = frozenset({"torch.sigmoid", "torch.nn.functional.sigmoid",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from layerlint.fix import Fix
-from layerlint.ir import Kind, Layer, LayerGraph
+from layerlint.ir import Kind, LayerGraph
 from layerlint.rule import Example, Finding, Rule
 from layerlint.rules._losses import PROBABILITIES, logit_sources, loss_ref
 
@@ -176,7 +176,7 @@ class LogitsIntoProbabilityLoss(Rule):
                 continue
             expects = loss.info.expects
             expected, why = _EXPECTED[expects]
-            yield self.report(loss, related=producers, autofix=_fix(loss),
+            yield self.report(loss, related=producers, autofix=Fix.loss_on_logits(loss, safe=False),
                               loss=loss_ref(loss, producers[0]).split(" (", 1)[0],
                               expected=expected, producer=f"`{producers[0].label}`",
                               why=why)
@@ -195,20 +195,3 @@ _EXPECTED = {
                              "Keras clips the scores to [1e-7, 1 - 1e-7] and scores outside "
                              "get no gradient; pass from_logits=True"),
 }
-
-# The loss on logits for each torch probability loss: same arguments.
-_ON_LOGITS = {
-    "torch.nn.NLLLoss": "CrossEntropyLoss", "torch.nn.functional.nll_loss": "cross_entropy",
-    "torch.nn.BCELoss": "BCEWithLogitsLoss",
-    "torch.nn.functional.binary_cross_entropy": "binary_cross_entropy_with_logits",
-}
-
-
-def _fix(loss: Layer) -> Fix | None:
-    if loss.op in _ON_LOGITS:
-        return Fix.rename(loss, _ON_LOGITS[loss.op], safe=False)
-    # a loss object, not a name given to compile() (a string has no argument to set)
-    if loss.op.startswith("keras.losses.") and loss.attrs.get("from_logits") is False \
-            and not loss.label.startswith('"'):
-        return Fix.set_argument(loss, "from_logits", True, safe=False)
-    return None
