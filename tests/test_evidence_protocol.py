@@ -165,3 +165,15 @@ def test_references_report_their_controls_and_device():
             assert not reference["withheld"]
         else:
             assert reference["controls"] == [] and not reference["controls_run"]
+
+
+def test_markdown_report_rows_keep_their_columns():
+    import re
+
+    from layerlint.evidence.report import markdown
+
+    text = markdown(load_reference("LL104"))  # its endpoints contain ||dL/db||
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert any("\\|\\|dL/db\\|\\|" in row for row in rows)
+    for row in rows:  # 4 columns in the mechanism table, 11 in the comparisons
+        assert len(re.split(r"(?<!\\)\|", row)) in (6, 13), row

@@ -208,7 +208,7 @@ def markdown(report: dict, reference_status: tuple[str, str] | None = None) -> s
         out += ["", "## Mechanism (exact checks: they show the mechanism, never a verdict)",
                 "", "| check | endpoint | value | expectation |", "|---|---|---|---|"]
         for e in report["exact"]:
-            out.append(f"| {e['name']} | {e['endpoint']} | {e['value']:.4g} | "
+            out.append(f"| {_cell(e['name'])} | {_cell(e['endpoint'])} | {e['value']:.4g} | "
                        f"{_mechanism(e['verdict'])} |")
     if report["comparisons"]:
         out += ["", "## Paired comparisons (A - B, positive = flagged arm worse)", "",
@@ -285,6 +285,11 @@ def plots(report: dict, out_dir: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: endpoints such as ||dL/db|| would split the row."""
+    return text.replace("|", "\\|")
 
 
 def _device_line(device: dict) -> str:
