@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(files)} .py files under {', '.join(map(str, roots))}", file=sys.stderr)
     started = time.perf_counter()
     outcomes: list[dict] = []
-    with ProcessPoolExecutor(args.jobs, max_tasks_per_child=200) as pool:
+    with ProcessPoolExecutor(args.jobs) as pool:
         for index, outcome in enumerate(pool.map(_check, files, chunksize=8), start=1):
             outcomes.append(outcome)
             if index % 500 == 0:

@@ -551,3 +551,44 @@ def test_a_file_over_the_time_budget_is_ll002_and_the_run_goes_on(tmp_path, monk
 
     assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)  # disarmed afterwards
     assert signal.getsignal(signal.SIGPROF) in (signal.SIG_DFL, None)
+
+
+# --- verify --out --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("out", "message"), [
+    ("file", "not a folder"),
+    ("file/sub", "cannot create the report folder: Not a directory"),
+])
+def test_verify_out_that_cannot_hold_reports_is_a_usage_error(tmp_path, out, message):
+    pytest.importorskip("torch")
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / out
+    result = CliRunner().invoke(cli, ["verify", "LL302", "--mode", "smoke", "--device",
+                                      "cpu", "--out", str(out)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert f"--out {out}: {message}" in result.stderr
+
+
+def test_verify_out_read_only_is_a_usage_error(tmp_path, monkeypatch):
+    import tempfile
+
+    pytest.importorskip("torch")
+
+    def denied(*args, **kwargs):  # simulated: the suite may run as root
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", denied)
+    result = CliRunner().invoke(cli, ["verify", "LL302", "--mode", "smoke", "--device",
+                                      "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"--out {tmp_path}: cannot write reports there: Permission denied" in result.stderr
+
+
+@pytest.mark.parametrize("old", ["[1, 2]", '{"trials": [1]}', '{"trials": {"0": 5}}', "{"])
+def test_verify_out_holding_a_report_of_another_shape_starts_anew(tmp_path, old):
+    pytest.importorskip("torch")
+    (tmp_path / "LL302.json").write_text(old)
+    result = CliRunner().invoke(cli, ["verify", "LL302", "--mode", "smoke", "--device",
+                                      "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "LL302.json").read_text())["code"] == "LL302"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,24 @@ def discover() -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+def prepare_out(out: Path) -> None:
+    """Create the report folder and check that reports can be written there (before any
+    trial runs); ValueError (a usage error) saying why not."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"--out {out}: not a folder") from None
+    except OSError as error:
+        raise ValueError(f"--out {out}: cannot create the report folder: "
+                         f"{error.strerror or error}") from None
+    try:
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise ValueError(f"--out {out}: cannot write reports there: "
+                         f"{error.strerror or error}") from None
+
+
 def select(codes: tuple[str, ...], available: dict[str, str]) -> list[str]:
     """Codes or prefixes (LL1, LL101); empty selects every module."""
     if not codes:
@@ -83,6 +102,7 @@ def select(codes: tuple[str, ...], available: dict[str, str]) -> list[str]:
 def verify(options: VerifyOptions, echo: Callable[[str], None]) -> list[dict]:
     """Run the selected modules; return one result dict per rule (report + status)."""
     require_torch()
+    prepare_out(options.out)  # before any trial runs
     from layerlint.evidence import report as _report
     from layerlint.evidence.context import Context, configure_determinism, resolve_device
     from layerlint.evidence.harness import run_module
@@ -90,7 +110,6 @@ def verify(options: VerifyOptions, echo: Callable[[str], None]) -> list[dict]:
     device = resolve_device(options.device)
     configure_determinism(device, options.threads)
     ctx = Context(mode=options.mode, device=device, data_dir=options.data)
-    options.out.mkdir(parents=True, exist_ok=True)
     available = discover()
     chosen = [] if options.study else select(options.codes, available)
     session = _ray_session(options, device.type, echo) if options.backend == "ray" else None
