@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     roots = args.paths or [Path(sysconfig.get_paths()["purelib"])]
     files = _files(roots)
-    print(f"{len(files)} .py files under {', '.join(map(str, roots))}", file=sys.stderr)
+    shown = ", ".join(map(str, roots[:3])) + (f" and {len(roots) - 3} more" if len(roots) > 3
+                                              else "")
+    print(f"{len(files)} .py files under {shown}", file=sys.stderr)
     started = time.perf_counter()
     outcomes: list[dict] = []
     with ProcessPoolExecutor(args.jobs) as pool:
