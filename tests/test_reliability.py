@@ -584,10 +584,21 @@ def test_verify_out_read_only_is_a_usage_error(tmp_path, monkeypatch):
     assert f"--out {tmp_path}: cannot write reports there: Permission denied" in result.stderr
 
 
-@pytest.mark.parametrize("old", ["[1, 2]", '{"trials": [1]}', '{"trials": {"0": 5}}', "{"])
-def test_verify_out_holding_a_report_of_another_shape_starts_anew(tmp_path, old):
+@pytest.mark.parametrize("old", ["[1, 2]", '{"trials": [1]}', '{"trials": {"0": 5}}'])
+def test_verify_out_holding_a_json_file_of_another_shape_is_a_usage_error(tmp_path, old):
     pytest.importorskip("torch")
     (tmp_path / "LL302.json").write_text(old)
+    result = CliRunner().invoke(cli, ["verify", "LL302", "--mode", "smoke", "--device",
+                                      "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert f"--out {tmp_path}: LL302.json there is not a layerlint evidence report" in \
+        result.stderr
+    assert (tmp_path / "LL302.json").read_text() == old  # not overwritten
+
+
+def test_verify_out_holding_a_damaged_report_starts_anew(tmp_path):
+    pytest.importorskip("torch")
+    (tmp_path / "LL302.json").write_text('{"trials": {"0": {')
     result = CliRunner().invoke(cli, ["verify", "LL302", "--mode", "smoke", "--device",
                                       "cpu", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output

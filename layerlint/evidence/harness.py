@@ -274,11 +274,8 @@ def run_module(module: ModuleType, ctx, out_dir: Path, *, seeds: int | None = No
     if path.is_file():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
+        except (OSError, ValueError):
             old = {}
-        if not isinstance(old, dict) or not isinstance(old.get("trials"), dict) or not all(
-                isinstance(arms, dict) for arms in old["trials"].values()):
-            old = {}  # not a report of this shape: started anew (and overwritten)
         if old.get("config_key") == key:
             trials = old.get("trials", {})
             resumed = sum(len(v) for v in trials.values())

@@ -7,6 +7,7 @@ The CLI passes ``echo``; nothing here exits. torch is imported only after
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import tempfile
 from collections.abc import Callable
@@ -84,6 +85,19 @@ def prepare_out(out: Path) -> None:
                          f"{error.strerror or error}") from None
 
 
+def _check_resumable(path: Path) -> None:
+    """A report left there is resumed or replaced; a JSON file of another shape is not
+    layerlint's to overwrite: ValueError (a usage error)."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return  # absent or unreadable: the harness starts anew
+    trials = old.get("trials", {}) if isinstance(old, dict) else None
+    if not isinstance(trials, dict) or not all(isinstance(t, dict) for t in trials.values()):
+        raise ValueError(f"--out {path.parent}: {path.name} there is not a layerlint "
+                         f"evidence report; move it away or choose another --out")
+
+
 def select(codes: tuple[str, ...], available: dict[str, str]) -> list[str]:
     """Codes or prefixes (LL1, LL101); empty selects every module."""
     if not codes:
@@ -112,6 +126,8 @@ def verify(options: VerifyOptions, echo: Callable[[str], None]) -> list[dict]:
     ctx = Context(mode=options.mode, device=device, data_dir=options.data)
     available = discover()
     chosen = [] if options.study else select(options.codes, available)
+    for code in chosen:
+        _check_resumable(options.out / f"{code}.json")
     session = _ray_session(options, device.type, echo) if options.backend == "ray" else None
     results = []
     try:
