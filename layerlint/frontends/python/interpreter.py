@@ -55,9 +55,13 @@ from layerlint.ir import UNEXPANDED_KWARGS, GraphBuilder, Kind, Layer, Location,
 from layerlint.ir.condition import ALWAYS, Condition, negate
 from layerlint.ir.graph import AttrsTyper
 
-__all__ = ["OPEN_KWARGS", "BudgetExceeded", "Frame", "Interpreter", "Limits"]
+__all__ = ["OPEN_KWARGS", "UNRESOLVED_MODULE", "BudgetExceeded", "Frame", "Interpreter", "Limits"]
 
 T = TypeVar("T")
+
+# Attribute of an opaque layer that is a module we could not see into (a third-party
+# block, an unknown class), as opposed to a function call outside the vocabulary.
+UNRESOLVED_MODULE = "unresolved_module"
 
 # Key in a call's keywords when ``**kwargs`` of unknown content is passed: any keyword
 # may then be set, so absent attributes are unknown rather than the framework default.
@@ -1458,7 +1462,8 @@ class Interpreter:
             return Tensor(frozenset({layer}))
         label = module.label if isinstance(module, Module) and module.label else (
             module.text if isinstance(module, OpaqueModule) else "?")
-        return self.opaque(label, node, [Tensor(frontier)], frame)
+        return self.add_layer(self.opaque_op(label), label, node, [Tensor(frontier)], frame,
+                              info=_OPAQUE, attrs={UNRESOLVED_MODULE: label})
 
     def flatten(self, items: Iterable[Value]) -> list[Value]:
         """Items of nested lists, in order, each list once (a list may contain itself)."""

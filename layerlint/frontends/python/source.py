@@ -26,15 +26,22 @@ __all__ = ["PythonModule", "load_graphs", "parse_python"]
 # framework, or uses its names without naming it (a snippet without imports, a model
 # file that takes ``nn`` or its layers from a project module by a star import).
 # A file that matches none is skipped without parsing.
-_FRONTENDS = (
-    ((b"torch", b"nn.Module", b"nn.Sequential"), "layerlint.frontends.python.torch"),
-    ((b"keras", b"Sequential(", b"Dense(", b"Conv2D("), "layerlint.frontends.python.keras"),
-)
+_TORCH = "layerlint.frontends.python.torch"
+_KERAS = "layerlint.frontends.python.keras"
+PLUGINS = (_TORCH, _KERAS)
+_TORCH_MARKERS = (b"torch", b"nn.Module", b"nn.Sequential")
+_KERAS_SNIPPET_MARKERS = (b"Sequential(", b"Dense(", b"Conv2D(")
+
+
+def _plugins(data: bytes) -> list[str]:
+    torch = any(marker in data for marker in _TORCH_MARKERS)
+    keras = b"keras" in data or (not torch and any(
+        marker in data for marker in _KERAS_SNIPPET_MARKERS))
+    return [name for name, wanted in ((_TORCH, torch), (_KERAS, keras)) if wanted]
 
 
 # A model with at least this many unresolved layers, more than half of them, says so.
 _COVERAGE_MIN = 4
-_FRAMEWORK_OPS = ("torch.", "keras.", "tensorflow.")
 
 # Prefixes canonicalised to one spelling, in one place.
 _CANONICAL_PREFIXES = (
@@ -470,8 +477,7 @@ def load_graphs(path: Path, project: Project, data: bytes | None = None) -> list
         data = path.read_bytes() if path.exists() else None
     if data is None:
         raise InputError("No such file or directory")
-    frontends = [name for markers, name in _FRONTENDS
-                 if any(marker in data for marker in markers)]
+    frontends = _plugins(data)
     if not frontends:
         return []
     module = parse_python(path, project, data)
@@ -485,11 +491,11 @@ def _with_coverage_note(graph: LayerGraph) -> LayerGraph:
     """A model made mostly of layers that could not be resolved says so (LL002), so
     that a silent run means "checked", not "not understood"."""
     layers = [layer for layer in graph.layers if layer.kind is not Kind.INPUT]
-    # a framework function outside the vocabulary (``torch.max``) is known, only not
-    # modelled; a module given as a parameter (``?``) depends on the caller, who is
-    # analysed where it calls: what could not be resolved is user or third-party code
-    opaque = [layer for layer in layers if layer.kind is Kind.OPAQUE
-              and not layer.op.startswith(_FRAMEWORK_OPS) and layer.label != "?"]
+    # modules that could not be seen into (third-party blocks, unknown classes); not
+    # function calls outside the vocabulary (``torch.max``, ``rearrange``), and not a
+    # module given as a parameter (``?``), which the caller's analysis resolves
+    opaque = [layer for layer in layers if "unresolved_module" in layer.attrs
+              and layer.label != "?"]
     if graph.role is not Role.MODEL or len(opaque) < _COVERAGE_MIN \
             or len(opaque) * 2 <= len(layers):
         return graph

@@ -13,7 +13,13 @@ import libcst as cst
 
 from layerlint.frontends import Project
 from layerlint.frontends.attributes import keras_attrs
-from layerlint.frontends.python.interpreter import Frame, Interpreter, Limits, source_text
+from layerlint.frontends.python.interpreter import (
+    UNRESOLVED_MODULE,
+    Frame,
+    Interpreter,
+    Limits,
+    source_text,
+)
 from layerlint.frontends.python.signatures import positional_parameters
 from layerlint.frontends.python.source import canonical, dotted_name
 from layerlint.frontends.python.values import (
@@ -218,7 +224,8 @@ class KerasInterpreter(Interpreter):
                 dotted_name(node.func).rsplit(".", 1)[-1][:1].isupper():
             # ``CustomLayer(3)`` from outside the project: a layer we cannot see into
             label, named = self.label(node, frame)
-            spec = LayerSpec("<unresolved>", {}, frame.mod.location(node, frame.stmt), label,
+            spec = LayerSpec("<unresolved>", {UNRESOLVED_MODULE: label},
+                             frame.mod.location(node, frame.stmt), label,
                              frame.condition, info=OpInfo(Kind.OPAQUE))
             spec.label, spec.named = label, named
             return spec
@@ -511,10 +518,12 @@ class KerasInterpreter(Interpreter):
                        frame: Frame) -> Value:
         if self.find_method(module.cls, "call") is None or frame.depth > self.limits.depth:
             assert frame.builder is not None
+            label = module.label or module.cls.node.name.value
             layer = frame.builder.add(
-                module.cls.node.name.value, module.label or module.cls.node.name.value,
+                module.cls.node.name.value, label,
                 module.location or module.cls.mod.location(module.cls.node), tensor.frontier,
-                info=OpInfo(Kind.OPAQUE), condition=(frame.condition & module.condition) or None)
+                info=OpInfo(Kind.OPAQUE), attrs={UNRESOLVED_MODULE: label},
+                condition=(frame.condition & module.condition) or None)
             return Tensor(frozenset({layer}))
         result = super().apply_instance(module, tensor, node, frame)
         return result if isinstance(result, Tensor) and result.frontier else tensor
