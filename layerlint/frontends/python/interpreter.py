@@ -159,6 +159,7 @@ class Interpreter:
         self._bases: dict[int, list[Value]] = {}
         self._imported: dict[tuple[int, str], Value] = {}
         self._stars: dict[int, list[str]] = {}
+        self._strings: dict[cst.SimpleString, Value] = {}  # string literals by node
 
     # -- budgets ----------------------------------------------------------------------
     def start_model(self) -> None:
@@ -550,11 +551,17 @@ class Interpreter:
         return UNKNOWN
 
     def eval_SimpleString(self, node: cst.SimpleString, frame: Frame) -> Value:
-        try:
-            value = node.evaluated_value
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return UNKNOWN
-        return Const(value) if isinstance(value, str) else UNKNOWN
+        # cached: LibCST evaluates a string literal by compiling it, and loops and
+        # inlined calls revisit the same literals
+        found = self._strings.get(node)
+        if found is None:
+            try:
+                value = node.evaluated_value
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                value = None
+            found = self._strings[node] = Const(value) if isinstance(value, str) \
+                else UNKNOWN
+        return found
 
     def eval_ConcatenatedString(self, node: cst.ConcatenatedString, frame: Frame) -> Value:
         left, right = self.eval(node.left, frame), self.eval(node.right, frame)
