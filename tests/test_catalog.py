@@ -37,6 +37,7 @@ CATALOG = {
     "LL204": ("logits-into-probability-loss", True),
     "LL205": ("softmax-into-nll-loss", True),
     "LL206": ("single-unit-softmax", True),
+    "LL207": ("activation-on-logits", True),
     "LL208": ("implicit-softmax-dim", True),
     "LL209": ("log-of-softmax", True),
     "LL210": ("softmax-with-binary-loss", True),

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.torch
 #   distribution". LL202: "Primary: test NLL and ECE of sigma(z)" (§3.1: one primary; NLL).
 # LL203: "Primary: fraction of misclassified training examples with exactly-zero
 #   gradient". LL204-LL210 (second round, pre-registered in their modules'
-#   docstrings): test NLL (LL204, LL205, LL209, LL210), test accuracy (LL206, LL208).
+#   docstrings): test NLL (LL204, LL205, LL207, LL209, LL210), test accuracy (LL206,
+#   LL208).
 #   LL301: "Primary: eval-mode test accuracy". LL302: "Deterministic: ...
 #   after one epoch the upstream weights are unchanged".
 PROTOCOL = {
@@ -46,6 +47,7 @@ PROTOCOL = {
     "LL204": ("test NLL", "comparison"),
     "LL205": ("test NLL", "comparison"),
     "LL206": ("test accuracy", "comparison"),
+    "LL207": ("test NLL", "comparison"),
     "LL208": ("test accuracy", "comparison"),
     "LL209": ("test NLL", "comparison"),
     "LL210": ("test NLL", "comparison"),
@@ -56,8 +58,8 @@ PROTOCOL = {
 ENDPOINT_WORDS = {"LL101": "running var", "LL102": "NLL", "LL103": "accuracy",
                   "LL105": "NLL", "LL106": "NLL", "LL107": "accuracy", "LL201": "NLL",
                   "LL202": "NLL", "LL203": "zero grad", "LL204": "NLL", "LL205": "NLL",
-                  "LL206": "accuracy", "LL208": "accuracy", "LL209": "NLL", "LL210": "NLL",
-                  "LL301": "accuracy"}
+                  "LL206": "accuracy", "LL207": "NLL", "LL208": "accuracy", "LL209": "NLL",
+                  "LL210": "NLL", "LL301": "accuracy"}
 
 
 def _module(code: str):

@@ -17,7 +17,7 @@ from layerlint.registry import select_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
-HEAD_RULES = ["LL204", "LL205", "LL206", "LL208", "LL209", "LL210"]
+HEAD_RULES = ["LL204", "LL205", "LL206", "LL207", "LL208", "LL209", "LL210"]
 _MARKER = re.compile(r"#\s*error:\s*(LL\d{3}(?:\s*,\s*LL\d{3})*)")
 HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 

@@ -1,0 +1,3 @@
+from layerlint.rules.ll207_activation_on_logits.rule import ActivationOnLogits
+
+RULE = ActivationOnLogits
