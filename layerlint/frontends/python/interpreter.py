@@ -1551,14 +1551,17 @@ class Interpreter:
         if tensor is not None:
             if frame.builder is None:
                 return UNKNOWN
-            return self.opaque(frame.mod.code(node.func)[:40], node, [tensor], frame)
+            # node is None when a module value is applied, not called in the source
+            text = frame.mod.code(node.func)[:40] if node is not None else name
+            return self.opaque(text, node, [tensor], frame)
         return UNKNOWN
 
     def call_unknown(self, func: Value, args: list[Value], kwargs: dict[str, Value],
                      node: cst.Call, frame: Frame) -> Value:
         tensor = union([*args, *kwargs.values()])
         if tensor is not None and frame.builder is not None:
-            return self.opaque(frame.mod.code(node.func)[:40], node, [tensor], frame)
+            text = frame.mod.code(node.func)[:40] if node is not None else "call"
+            return self.opaque(text, node, [tensor], frame)
         return UNKNOWN
 
     def framework_method(self, owner: Value, method: str, args: list[Value],
