@@ -127,7 +127,10 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
     elif output_format == "json":
         report = render_json(result.findings)
     elif output_format == "sarif":
-        report = render_sarif(result.findings, all_rules())
+        from layerlint.baseline import fingerprints
+
+        report = render_sarif(result.findings, all_rules(),
+                              fingerprints(result.findings, result.source, Path.cwd()))
     elif output_format == "github":
         report = render_github(result.findings)
     else:

@@ -194,13 +194,21 @@ def render_github(findings: Sequence[Finding]) -> str:
     lines = []
     for f in findings:
         loc = f.location
-        props = [f"file={_escape_property(loc.path)}", f"line={loc.line}", f"col={loc.column}"]
-        if loc.end_line:
-            props.append(f"endLine={loc.end_line}")
-        if loc.end_column and loc.end_line == loc.line:
-            props.append(f"endColumn={loc.end_column}")
+        props = [f"file={_escape_property(loc.path)}"]
+        if loc.cell:
+            # lines of a cell are not lines of the .ipynb file: annotate the file, and
+            # say where in the message
+            where = f"cell {loc.cell}, line {loc.line}, column {loc.column}: "
+        else:
+            where = ""
+            props += [f"line={loc.line}", f"col={loc.column}"]
+            if loc.end_line:
+                props.append(f"endLine={loc.end_line}")
+            if loc.end_column and loc.end_line == loc.line:
+                props.append(f"endColumn={loc.end_column}")
         props.append(f"title={_escape_property(f.code)}")
-        where = f"cell {loc.cell}: " if loc.cell else ""
+        if loc.node:
+            where += f"node {loc.node}: "
         lines.append(f"::{_GITHUB_LEVEL[f.severity]} {','.join(props)}::"
                      f"{_escape_data(f'{where}{f.code} [{f.name}] {f.message}')}")
     return "".join(line + "\n" for line in lines)
@@ -229,8 +237,29 @@ def _physical(loc: Location) -> dict:
     return {"artifactLocation": _uri(loc.path), "region": _region(loc)}
 
 
-def render_sarif(findings: Sequence[Finding], rules: Sequence[type[Rule]]) -> str:
-    """SARIF 2.1.0, for GitHub code scanning and other viewers."""
+def first_sentence(text: str) -> str:
+    """The text up to its first full stop outside brackets and code spans."""
+    depth, code = 0, False
+    for i, char in enumerate(text):
+        if char == "`":
+            code = not code
+        elif not code and char in "([":
+            depth += 1
+        elif not code and char in ")]":
+            depth = max(depth - 1, 0)
+        elif (char == "." and not code and depth == 0
+              and (i + 1 == len(text) or text[i + 1] == " ")):
+            return text[:i + 1]
+    return text
+
+
+def render_sarif(findings: Sequence[Finding], rules: Sequence[type[Rule]],
+                 fingerprints: Sequence[str] | None = None) -> str:
+    """SARIF 2.1.0, for GitHub code scanning and other viewers.
+
+    ``fingerprints`` (one per finding, the baseline's: code, path, text of the reported
+    line, occurrence) become ``partialFingerprints``, so an alert survives lines moving.
+    """
     from layerlint import __version__
 
     index = {rule.code: i for i, rule in enumerate(rules)}
@@ -238,7 +267,8 @@ def render_sarif(findings: Sequence[Finding], rules: Sequence[type[Rule]]) -> st
         {
             "id": rule.code,
             "name": rule.name,
-            "shortDescription": {"text": rule.summary() or rule.name},
+            "shortDescription": {"text": first_sentence(rule.summary()) or rule.name},
+            "fullDescription": {"text": rule.summary() or rule.name},
             "help": {"text": rule.doc(), "markdown": rule.doc()},
             "defaultConfiguration": {"enabled": rule.default_enabled,
                                      "level": _SARIF_LEVEL[rule.severity]},
@@ -247,13 +277,15 @@ def render_sarif(findings: Sequence[Finding], rules: Sequence[type[Rule]]) -> st
         for rule in rules
     ]
     results = []
-    for f in findings:
+    for number, f in enumerate(findings):
         result: dict = {
             "ruleId": f.code,
             "level": _SARIF_LEVEL[f.severity],
             "message": {"text": f.message},
             "locations": [{"physicalLocation": _physical(f.location)}],
         }
+        if fingerprints is not None:
+            result["partialFingerprints"] = {"layerlintFingerprint/v1": fingerprints[number]}
         if f.code in index:
             result["ruleIndex"] = index[f.code]
         if f.related:

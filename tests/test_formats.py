@@ -79,13 +79,44 @@ def test_sarif_results_have_their_rules_level(tmp_path, monkeypatch):
     assert all(level == levels[code] for code, level in found), found
 
 
+def test_sarif_short_descriptions_are_one_sentence_and_fingerprints_stable(tmp_path,
+                                                                           monkeypatch):
+    document = json.loads(render_sarif([FINDING], all_rules()))
+    for rule in document["runs"][0]["tool"]["driver"]["rules"]:
+        short = rule["shortDescription"]["text"]
+        assert short.endswith(".") and ". " not in short, short
+        assert rule["fullDescription"]["text"].startswith(short)
+    monkeypatch.chdir(tmp_path)
+    body = "import torch.nn as nn\nnet = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(8))\n"
+    (tmp_path / "m.py").write_text(body)
+
+    def prints() -> list[dict]:
+        result = CliRunner().invoke(cli, ["check", "--no-cache", "--format", "sarif",
+                                          "--select", "LL101", "m.py"])
+        document = json.loads(result.stdout)
+        jsonschema.validate(document, SCHEMA)
+        return [r["partialFingerprints"] for r in document["runs"][0]["results"]]
+
+    before = prints()
+    assert len(before) == 1 and len(before[0]["layerlintFingerprint/v1"]) == 20
+    (tmp_path / "m.py").write_text("# moved down\n\n" + body)
+    assert prints() == before
+
+
 def test_github_annotations_escape_properties_and_data():
     lines = render_github([FINDING, NOTEBOOK]).splitlines()
     assert lines[0] == (
         "::warning file=src/my model.py,line=4,col=9,endLine=4,endColumn=24,title=LL101::"
         "LL101 [dropout-before-batchnorm] `drop` reaches batchnorm `bn`, 50%25: a, b"
     )
-    assert lines[1].startswith("::error file=nb.ipynb,line=2,col=3,title=LL001::cell 3: ")
+    # a notebook: the whole file, since cell lines are not lines of the .ipynb
+    assert lines[1].startswith(
+        "::error file=nb.ipynb,title=LL001::cell 3, line 2, column 3: LL001 ")
+    onnx = Finding("LL101", "dropout-before-batchnorm", Severity.WARNING, "m",
+                   Location("m.onnx", 1, 1, node="/drop/Dropout (#12)"))
+    assert render_github([onnx]) == ("::warning file=m.onnx,line=1,col=1,title=LL101::"
+                                      "node /drop/Dropout (#12): LL101 [dropout-before-"
+                                      "batchnorm] m\n")
     weird = Finding("LL001", "parse-error", Severity.ERROR, "a\nb",
                     Location("a,b:c.py", 1, 1))
     assert render_github([weird]) == (
