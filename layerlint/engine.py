@@ -312,7 +312,7 @@ def _preload(todo: list[Path], fixable: bool) -> None:
     if suffixes & {".py", ".ipynb"}:
         from layerlint.frontends.python import source
 
-        names += list(source.PLUGINS)
+        names += [*source.PLUGINS, source._TRAINING]
         if fixable:
             names.append("layerlint.frontends.source_fixer")
     if suffixes & {".onnx", ".onnxtxt"}:

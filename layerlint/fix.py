@@ -21,6 +21,11 @@ class Edit(str, enum.Enum):
     MOVE_AFTER = "move-after"  # move the layer after ``anchor`` in the same literal Sequential
     RENAME = "rename"  # call ``value`` (a name in the same module) instead of the layer's op
     UNWRAP = "unwrap"  # replace a one-argument functional call by its argument
+    # Training code (the frontend's facts give the spellings; rules pass them on):
+    SET_EXPRESSION = "set-expression"  # set keyword ``argument`` of the call to code ``value``
+    REGISTER = "register"  # wrap an assigned plain container (``value``: "list"/"dict")
+    CALL_SETTER = "call-setter"  # ``x.attr = v`` -> ``x.<value>(v)``
+    RENAME_ATTRIBUTE = "rename-attribute"  # ``x.attr = v`` -> ``x.<value> = v``
 
 
 @dataclass(frozen=True, slots=True)

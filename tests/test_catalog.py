@@ -43,6 +43,11 @@ CATALOG = {
     "LL210": ("softmax-with-binary-loss", True),
     "LL301": ("batchnorm-momentum-convention", True),
     "LL302": ("dropout-rate-out-of-range", True),
+    "LL401": ("functional-dropout-always-on", True),
+    "LL403": ("missing-zero-grad", True),
+    "LL404": ("unregistered-submodule", True),
+    "LL405": ("eval-without-train", True),
+    "LL406": ("ineffective-freeze", True),
 }
 
 SECTIONS = ("What it does", "Why is this bad?", "Known problems", "Fix safety", "Evidence",

@@ -53,6 +53,15 @@ PROTOCOL = {
     "LL210": ("test NLL", "comparison"),
     "LL301": ("test accuracy", "comparison"),
     "LL302": ("Dropout(1.0): upstream weights never change", "exact"),
+    # The training-code rules (not in §3.2): each module's docstring pre-registers an
+    # exact mechanism check as primary, the training endpoints as secondary.
+    "LL401": ("F.dropout without training= changes eval-mode predictions from call to call",
+              "exact"),
+    "LL403": ("without zero_grad, .grad is the sum of both batches' gradients", "exact"),
+    "LL404": ("layers in a plain list are never updated by the optimizer", "exact"),
+    "LL405": ("after eval(), training steps leave BN statistics frozen and dropout off",
+              "exact"),
+    "LL406": ("`module.requires_grad = False` leaves the layer training", "exact"),
 }
 # Words each primary comparison's endpoint must contain (what §3.2 measures).
 ENDPOINT_WORDS = {"LL101": "running var", "LL102": "NLL", "LL103": "accuracy",

@@ -111,7 +111,9 @@ def _map_graph(graph: LayerGraph, notebook: Notebook) -> LayerGraph:
                 use=_map(layer.use, notebook, graph.path) if layer.use else None)
         for layer in graph.layers
     )
-    return replace(graph, layers=layers)
+    code = tuple(r.map_locations(lambda loc: _map(loc, notebook, graph.path))
+                 for r in graph.code)
+    return replace(graph, layers=layers, code=code)
 
 
 def _without_broken_cells(notebook: Notebook, project: Project) -> Notebook:

@@ -20,7 +20,7 @@ import libcst as cst
 from layerlint.fix import Edit, Fix
 from layerlint.frontends import InputError, Project
 from layerlint.frontends.python.signatures import argument_slot
-from layerlint.frontends.python.source import PythonModule, parse_python
+from layerlint.frontends.python.source import PythonModule, _statements, parse_python
 from layerlint.ir import Location
 from layerlint.rule import Finding
 
@@ -137,7 +137,9 @@ class _Transformer(cst.CSTTransformer):
     def __init__(self, arguments: dict[cst.Call, tuple[str, cst.BaseExpression]],
                  orders: dict[cst.CSTNode, list[int | None]],
                  renames: dict[cst.Call, str] | None = None,
-                 unwraps: set[cst.Call] | None = None) -> None:
+                 unwraps: set[cst.Call] | None = None,
+                 statements: dict[cst.CSTNode, cst.BaseSmallStatement] | None = None) -> None:
+        self.statements = statements or {}  # small statement -> its replacement
         self.arguments = arguments
         self.orders = orders  # container node -> new order of element indexes (None: drop)
         self.renames = renames or {}  # call -> the new last name of its function
@@ -157,6 +159,10 @@ class _Transformer(cst.CSTTransformer):
             updated = updated.with_changes(args=_reorder(list(updated.args),
                                                          self.orders[original]))
         return updated
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign
+                     ) -> cst.BaseSmallStatement:
+        return self.statements.get(original, updated)
 
     def leave_List(self, original: cst.List, updated: cst.List) -> cst.List:
         if original in self.orders:
@@ -248,6 +254,7 @@ def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str,
     orders: dict[cst.CSTNode, list[int | None]] = {}
     renames: dict[cst.Call, str] = {}
     unwraps: set[cst.Call] = set()
+    statements: dict[cst.CSTNode, cst.BaseSmallStatement] = {}  # training-code edits
     for finding in findings:
         fix = finding.fix
         if fix is None:
@@ -257,23 +264,25 @@ def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str,
             orders.clear()
             renames.clear()
             unwraps.clear()
+            statements.clear()
         try:
             if fix.companion is not None:
                 # both edits or neither: plan them on copies, keep them if both apply
                 trial = (dict(arguments), dict(orders), dict(renames), set(unwraps))
                 for part in (fix, fix.companion):
-                    _plan_edit(index, part, *trial)
+                    _plan_edit(index, part, *trial, statements)
                 arguments, orders, renames, unwraps = trial
                 result.applied.append(finding)
                 continue
-            _plan_edit(index, fix, arguments, orders, renames, unwraps)
+            _plan_edit(index, fix, arguments, orders, renames, unwraps, statements)
         except _Refused as reason:
             result.refused.append((finding, str(reason)))
             continue
         result.applied.append(finding)
     if not result.applied or each_alone:
         return result
-    fixed = module.module.visit(_Transformer(arguments, orders, renames, unwraps)).code
+    fixed = module.module.visit(
+        _Transformer(arguments, orders, renames, unwraps, statements)).code
     # LibCST drops a CR-only file's last line breaks: keep the file's own, exactly
     ending = module.text[len(module.text.rstrip("\r\n")):]
     fixed = fixed.rstrip("\r\n") + ending
@@ -291,8 +300,12 @@ def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str,
 def _plan_edit(index: _Index, fix: Fix,
                arguments: dict[cst.Call, tuple[str, cst.BaseExpression]],
                orders: dict[cst.CSTNode, list[int | None]], renames: dict[cst.Call, str],
-               unwraps: set[cst.Call]) -> None:
+               unwraps: set[cst.Call],
+               statements: dict[cst.CSTNode, cst.BaseSmallStatement]) -> None:
     """Record one edit in the plan, or raise _Refused."""
+    if fix.edit in (Edit.REGISTER, Edit.CALL_SETTER, Edit.RENAME_ATTRIBUTE):
+        _plan_assignment(index, fix, statements)
+        return
     call = index.call_at(fix.target)
     if fix.op and index.module.qualified(call.func) != fix.op:
         # e.g. an activation lowered from `Dense(activation=...)` shares the
@@ -309,11 +322,12 @@ def _plan_edit(index: _Index, fix: Fix,
             raise _Refused("the call does not take exactly one positional argument")
         unwraps.add(call)
         return
-    if fix.edit is Edit.SET_ARGUMENT:
+    if fix.edit in (Edit.SET_ARGUMENT, Edit.SET_EXPRESSION):
         if call in arguments:
             raise _Refused("another fix edits this call")
         _check_argument(index, call, fix)
-        arguments[call] = (fix.argument or "", _literal(fix.value))
+        arguments[call] = (fix.argument or "", _literal(fix.value) if fix.edit is
+                           Edit.SET_ARGUMENT else cst.parse_expression(str(fix.value)))
     else:
         container, position = _element(index, call)
         if container.node in orders:
@@ -339,3 +353,57 @@ def _element(index: _Index, call: cst.Call) -> tuple[_Container, int]:
     if found is None:
         raise _Refused("the layer is not an element of a literal Sequential")
     return found
+
+
+# ----------------------------------------------------------------------- training code
+# The registering containers of PyTorch, by the plain container they replace.
+_REGISTERING = {"list": "ModuleList", "tuple": "ModuleList", "dict": "ModuleDict"}
+
+
+def _assignment_at(index: _Index, location: Location) -> cst.Assign:
+    """The one-target assignment statement that starts at ``location``."""
+    if location.node is not None or location.cell is not None:
+        raise _Refused("no editable source here")
+    module = index.module
+    for stmt in _statements(list(module.module.body)):
+        if isinstance(stmt, cst.Assign) and \
+                module.statement_span(stmt) is not None and \
+                module.statement_span(stmt)[:2] == (location.line, location.column):
+            if len(stmt.targets) != 1:
+                raise _Refused("the assignment has several targets")
+            return stmt
+    raise _Refused(f"no assignment at line {location.line}")
+
+
+def _torch_nn(module: PythonModule) -> str:
+    """How the file spells ``torch.nn`` (``nn``, ``torch.nn``)."""
+    for local, qualified in sorted(module.aliases.items()):
+        if qualified == "torch.nn":
+            return local
+    if module.aliases.get("torch") == "torch":
+        return "torch.nn"
+    raise _Refused("the file does not import torch.nn")
+
+
+def _plan_assignment(index: _Index, fix: Fix,
+                     statements: dict[cst.CSTNode, cst.BaseSmallStatement]) -> None:
+    stmt = _assignment_at(index, fix.target)
+    if stmt in statements:
+        raise _Refused("another fix edits this statement")
+    target = stmt.targets[0].target
+    if fix.edit is Edit.REGISTER:
+        container = _REGISTERING.get(str(fix.value))
+        if container is None:
+            raise _Refused(f"no registering container for a {fix.value}")
+        wrapper = cst.parse_expression(f"{_torch_nn(index.module)}.{container}")
+        statements[stmt] = stmt.with_changes(value=cst.Call(wrapper, [cst.Arg(stmt.value)]))
+        return
+    if not isinstance(target, cst.Attribute):
+        raise _Refused("the assignment does not set an attribute")
+    name = cst.Name(str(fix.value))
+    if fix.edit is Edit.RENAME_ATTRIBUTE:
+        statements[stmt] = stmt.with_changes(
+            targets=[stmt.targets[0].with_changes(target=target.with_changes(attr=name))])
+    else:  # CALL_SETTER
+        statements[stmt] = cst.Expr(cst.Call(target.with_changes(attr=name),
+                                             [cst.Arg(stmt.value)]))

@@ -9,11 +9,12 @@ from layerlint.ir.attrs import (
     Unresolved,
     Weighted,
 )
+from layerlint.ir.code import Act, Event, Loop, Routine, RoutineKind, Tri
 from layerlint.ir.graph import GraphBuilder, Hidden, Layer, LayerGraph, Location, Role
 from layerlint.ir.kinds import Kind, OpInfo, lookup
 
 __all__ = [
-    "UNEXPANDED_KWARGS", "BatchNorm", "Dropout", "GraphBuilder", "Hidden", "Kind", "Layer",
-    "LayerAttrs", "LayerGraph", "Location", "MomentumConvention", "OpInfo", "Role", "Unresolved",
-    "Weighted", "lookup",
+    "UNEXPANDED_KWARGS", "Act", "BatchNorm", "Dropout", "Event", "GraphBuilder", "Hidden", "Kind",
+    "Layer", "LayerAttrs", "LayerGraph", "Location", "Loop", "MomentumConvention", "OpInfo",
+    "Role", "Routine", "RoutineKind", "Tri", "Unresolved", "Weighted", "lookup",
 ]

@@ -7,10 +7,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from layerlint.ir.attrs import BatchNorm, Dropout, LayerAttrs, Softmax, Unresolved, Weighted
 from layerlint.ir.condition import Condition
 from layerlint.ir.kinds import Kind, OpInfo, lookup
+
+if TYPE_CHECKING:
+    from layerlint.ir.code import Routine
 
 # How a frontend turns a layer's raw arguments into typed attributes.
 AttrsTyper = Callable[[str, OpInfo, Mapping[str, object]], "LayerAttrs | None"]
@@ -116,6 +120,9 @@ class LayerGraph:
     # Things the frontend saw but could not analyse (reported as LL002).
     notes: tuple[str, ...] = ()
     hidden: Hidden | None = None
+    # Training-code facts (``layerlint.ir.code.Routine``) of the file, for the rules
+    # about how a model is trained rather than how it is built.
+    code: tuple[Routine, ...] = ()
     _succ: dict[int, list[Layer]] = field(init=False, repr=False)
     _pred: dict[int, list[Layer]] = field(init=False, repr=False)
 

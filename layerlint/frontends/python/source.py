@@ -39,6 +39,8 @@ def _plugins(data: bytes) -> list[str]:
         marker in data for marker in _KERAS_SNIPPET_MARKERS))
     return [name for name, wanted in ((_TORCH, torch), (_KERAS, keras)) if wanted]
 
+# Training-code facts (LL4xx), for files of either framework.
+_TRAINING = "layerlint.frontends.python.training"
 
 # A model with at least this many unresolved layers, more than half of them, says so.
 _COVERAGE_MIN = 4
@@ -484,7 +486,9 @@ def load_graphs(path: Path, project: Project, data: bytes | None = None) -> list
     graphs: list[LayerGraph] = []
     for frontend in frontends:
         graphs.extend(importlib.import_module(frontend).build_graphs(module, project))
-    return [_with_coverage_note(graph) for graph in graphs]
+    graphs = [_with_coverage_note(graph) for graph in graphs]
+    graphs.extend(importlib.import_module(_TRAINING).build_graphs(module, project))
+    return graphs
 
 
 def _with_coverage_note(graph: LayerGraph) -> LayerGraph:

@@ -1,0 +1,436 @@
+"""Training-code facts (``layerlint.ir.code``) and the LL4xx rules end to end: what the
+frontend records, the precision traps that must stay silent, projects of several
+files, notebooks, and the fixes."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from layerlint.cli import cli
+from layerlint.frontends import Project, load_graphs
+from layerlint.ir import Act, Loop, RoutineKind, Tri
+
+
+def _routines(tmp_path: Path, source: str, name: str = "train.py") -> dict:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    project = Project([path], display=lambda p: p.name)
+    return {r.name: r for g in load_graphs(path, project) for r in g.code}
+
+
+def _shape(items) -> list:
+    """Acts and loops as nested lists: ("step", "optimizer") or [ ...loop body... ]."""
+    return [_shape(i.body) if isinstance(i, Loop) else (i.act.value, i.subject)
+            for i in items if isinstance(i, Loop) or i.act is not Act.OPAQUE_CALL]
+
+
+def _check(tmp_path: Path, files: dict[str, str], *args: str) -> list[tuple]:
+    for name, source in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(textwrap.dedent(source))
+    result = CliRunner().invoke(cli, ["check", "--isolated", "--no-cache", "--format",
+                                      "json", "--select", "LL4", *args, *files])
+    assert result.exit_code in (0, 1), result.output
+    return [(f["path"], f["line"], f["code"]) for f in json.loads(result.stdout)]
+
+
+# ------------------------------------------------------------------ facts
+def test_loop_structure_and_inlined_helper(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    routines = _routines(tmp_path, """
+        import torch
+
+        def clear(opt):
+            opt.zero_grad()
+
+        def train(model, loader, optimizer):
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 10)
+            for epoch in range(3):
+                model.train()
+                for x, y in loader:
+                    loss = model(x).sum()
+                    loss.backward()
+                    optimizer.step()
+                    clear(optimizer)
+                scheduler.step()
+                model.train(False)
+    """)
+    train = routines["train"]
+    assert train.kind is RoutineKind.FUNCTION and train.is_training_code()
+    assert _shape(train.body) == [[
+        ("train-mode", "model"),
+        [("backward", "loss"), ("step", "optimizer"), ("clear-grad", "optimizer")],
+        ("eval-mode", "model"),
+    ]]
+    clear = next(e for e in train.events() if e.act is Act.CLEAR_GRAD)
+    assert clear.location.line == 5 and [v.line for v in clear.via] == [15]
+    assert not routines["clear"].is_training_code()
+
+
+def test_stochastic_call_modes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    routines = _routines(tmp_path, """
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Net(nn.Module):
+            def forward(this, x, flag):
+                x = F.dropout(x)
+                x = F.dropout(x, 0.5, True)
+                x = F.dropout(x, training=flag)
+                x = F.alpha_dropout(x, 0.1)
+                return F.dropout2d(x, p=0.1, training=False)
+    """)
+    forward = routines["Net.forward"]
+    assert forward.kind is RoutineKind.LAYER_METHOD
+    calls = [e for e in forward.events() if e.act is Act.STOCHASTIC_CALL]
+    assert [(e.facts["training"], e.facts["text"]) for e in calls] == [
+        (Tri.DEFAULT_ON, ""), (Tri.ON, "True"), (Tri.EXPRESSION, "flag"),
+        (Tri.DEFAULT_OFF, ""), (Tri.OFF, "False")]
+    assert {e.facts["mode_expression"] for e in calls} == {"this.training"}
+
+
+def test_flag_owners(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    routines = _routines(tmp_path, """
+        import torch
+        import torch.nn as nn
+
+        layer = nn.Linear(2, 2)
+        layer.requires_grad = False
+        w = nn.Parameter(torch.zeros(2))
+        w.requires_grad = False
+        t = torch.zeros(2)
+        t.requires_grad = True
+        for m in layer.modules():
+            m.requires_grads = False
+        layer.weight.requires_grad = False
+        something.requires_grad = False
+    """)
+    flags = [(e.subject, e.facts["owner"], e.facts["flag"])
+             for e in routines["<module>"].events() if e.act is Act.FLAG_ASSIGN]
+    assert flags == [("layer", "module", True), ("w", "parameter", True),
+                     ("t", "tensor", True), ("m", "module", False),
+                     ("layer.weight", "parameter", True), ("something", "unknown", True)]
+
+
+# ------------------------------------------------------------------ precision traps
+SILENT = {
+    "accumulation": """
+        for i, (x, y) in enumerate(loader):
+            loss = criterion(model(x), y) / 4
+            loss.backward()
+            if (i + 1) % 4 == 0:
+                optimizer.step()
+                optimizer.zero_grad()
+    """,
+    "set_to_none on the model": """
+        for x, y in loader:
+            model.zero_grad(set_to_none=True)
+            criterion(model(x), y).backward()
+            opt.step()
+    """,
+    "grad tensor zeroed": """
+        for x, y in loader:
+            criterion(model(x), y).backward()
+            optimizer.step()
+            for p in model.parameters():
+                p.grad.zero_()
+    """,
+    "opaque call receives the optimizer": """
+        from mylib import reset
+        for x, y in loader:
+            criterion(model(x), y).backward()
+            optimizer.step()
+            reset(optimizer)
+    """,
+    "scheduler step only": """
+        for epoch in range(10):
+            for x, y in loader:
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+            lr_scheduler.step()
+    """,
+    "train at top, eval at end": """
+        for epoch in range(10):
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+            model.eval()
+    """,
+    "eval outside the loop": """
+        for x, y in loader:
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+        model.eval()
+    """,
+    "tape gradients do not accumulate": """
+        import tensorflow as tf
+        for x, y in dataset:
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    """,
+    "dropout mode from a variable": """
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Net(nn.Module):
+            def forward(self, x, sample=False):
+                return F.dropout(x, 0.5, training=self.training or sample)
+    """,
+    "functional dropout outside a module": """
+        import torch.nn.functional as F
+
+        def corrupt(x):
+            return F.dropout(x, 0.2)
+    """,
+    "list wrapped before use": """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = [nn.Linear(4, 4), nn.ReLU()]
+                self.net = nn.Sequential(*self.layers)
+                blocks = [nn.Linear(4, 4) for _ in range(3)]
+                self.blocks = nn.ModuleList(blocks)
+    """,
+    "registered by add_module": """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = [nn.Linear(4, 4) for _ in range(3)]
+                for i, layer in enumerate(self.layers):
+                    self.add_module(f"layer{i}", layer)
+    """,
+    "plain list on a class that is not a module": """
+        import torch.nn as nn
+
+        class Ensemble:
+            def __init__(self):
+                self.members = [nn.Linear(4, 2) for _ in range(5)]
+    """,
+    "flag on parameters and tensors": """
+        import torch
+
+        for name, p in model.named_parameters():
+            p.requires_grad = "head" in name
+        x = torch.randn(3)
+        x.requires_grad = True
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SILENT))
+def test_precision_traps_are_silent(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    source = SILENT[name]
+    if "import torch" not in source:
+        source = "import torch\n" + textwrap.dedent(source)
+    assert _check(tmp_path, {"train.py": source}) == []
+
+
+# ------------------------------------------------------------------ projects, notebooks
+HELPERS = """
+    def step(model, batch, optimizer):
+        loss = model(batch).mean()
+        loss.backward()
+        optimizer.step()
+
+    def clear(optimizer):
+        optimizer.zero_grad()
+"""
+
+
+def test_zero_grad_in_a_helper_of_another_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train = """
+        import torch
+        from helpers import clear, step
+
+        optimizer = torch.optim.Adam(model.parameters())
+        for batch in loader:
+            clear(optimizer)
+            step(model, batch, optimizer)
+    """
+    assert _check(tmp_path, {"train.py": train, "helpers.py": HELPERS}) == []
+    missing = train.replace("    clear(optimizer)\n", "")
+    # the step is in helpers.py, reached through the loop of train.py
+    assert _check(tmp_path, {"train.py": missing, "helpers.py": HELPERS}) == [
+        ("helpers.py", 5, "LL403")]
+
+
+def test_freeze_of_a_model_class_from_another_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    files = {
+        "models/net.py": """
+            import torch.nn as nn
+
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.stem = nn.Linear(4, 4)
+        """,
+        "models/__init__.py": "from .net import Net\n",
+        "train.py": """
+            import torch
+            from models import Net
+
+            net = Net()
+            net.stem.requires_grad = False
+            net.requires_grad = False
+        """,
+    }
+    assert _check(tmp_path, files) == [("train.py", 6, "LL406"), ("train.py", 7, "LL406")]
+
+
+def test_notebook_cells(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cells = [
+        "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F",
+        "class Net(nn.Module):\n    def forward(self, x):\n        return F.dropout(x, 0.3)",
+        "for x, y in loader:\n    loss = crit(net(x), y)\n    loss.backward()\n"
+        "    optimizer.step()",
+    ]
+    (tmp_path / "nb.ipynb").write_text(json.dumps({
+        "cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
+                   "execution_count": None, "source": c.splitlines(True)} for c in cells],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    result = CliRunner().invoke(cli, ["check", "--isolated", "--no-cache", "--format", "json",
+                                      "--select", "LL4", "nb.ipynb"])
+    found = [(f["code"], f["cell"], f["line"], f["column"])
+             for f in json.loads(result.stdout)]
+    assert found == [("LL401", 2, 3, 16), ("LL403", 3, 4, 5)]
+
+
+# ------------------------------------------------------------------ messages and fixes
+def test_messages(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = [nn.Linear(4, 4), nn.Conv1d(4, 4, 1)]
+
+            def forward(self, x):
+                return F.dropout(x, 0.5)
+
+        for step, (x, y) in enumerate(loader):
+            optimizer.zero_grad()
+            crit(net(x), y).backward()
+            optimizer.step()
+            if step % 100 == 0:
+                net.eval()
+    """))
+    result = CliRunner().invoke(cli, ["check", "--isolated", "--no-cache", "--format", "json",
+                                      "--select", "LL4", "m.py"])
+    messages = {f["code"]: f["message"] for f in json.loads(result.stdout)}
+    assert messages == {
+        "LL401": "`F.dropout` stays active in evaluation mode (`training` defaults to True): "
+                 "predictions are random and worse after `model.eval()`",
+        "LL404": "`self.blocks` keeps layers (Linear, Conv1d) in a plain list: their "
+                 "parameters are not registered, so the optimizer, `.to(device)` and "
+                 "`state_dict()` miss them",
+        "LL405": "`net.eval()` in a training loop that never calls `net.train()`: later "
+                 "training steps run with dropout off and batchnorm statistics frozen",
+    }
+
+
+FIXABLE = """\
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = [nn.Linear(4, 4) for _ in range(2)]
+        self.heads = {"a": nn.Linear(4, 1)}
+
+    def forward(self, x):
+        x = F.dropout(x, 0.1)  # keep this comment
+        return F.dropout(x, p=0.1, training=True)
+
+
+backbone = torchvision.models.resnet18()
+backbone.requires_grad = False
+for p in backbone.fc.parameters():
+    p.require_grad = True
+"""
+
+FIXED = """\
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])
+        self.heads = nn.ModuleDict({"a": nn.Linear(4, 1)})
+
+    def forward(self, x):
+        x = F.dropout(x, 0.1, training=self.training)  # keep this comment
+        return F.dropout(x, p=0.1, training=self.training)
+
+
+backbone = torchvision.models.resnet18()
+backbone.requires_grad_(False)
+for p in backbone.fc.parameters():
+    p.requires_grad = True
+"""
+
+
+def test_fixes_apply_and_leave_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.py").write_text(FIXABLE)
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["check", "--isolated", "--no-cache", "--format", "json",
+                                 "model.py"])
+    fixes = {(f["code"], f["line"]): f["fix"] for f in json.loads(listed.stdout)}
+    assert set(fixes) == {("LL404", 9), ("LL404", 10), ("LL401", 13), ("LL401", 14),
+                          ("LL406", 18), ("LL406", 20)}
+    assert all(fix["applicability"] == "unsafe" for fix in fixes.values())
+    assert fixes[("LL406", 18)]["description"] == "call `requires_grad_(False)`"
+    # safe fixes only: nothing changes
+    runner.invoke(cli, ["check", "--isolated", "--no-cache", "--fix", "model.py"])
+    assert (tmp_path / "model.py").read_text() == FIXABLE
+    result = runner.invoke(cli, ["check", "--isolated", "--no-cache", "--fix",
+                                 "--unsafe-fixes", "model.py"])
+    assert (tmp_path / "model.py").read_text() == FIXED
+    assert result.exit_code == 0, result.output
+
+
+def test_fix_refused_where_the_mode_is_positional(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = textwrap.dedent("""
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Net(nn.Module):
+            def forward(self, x):
+                return F.dropout(x, 0.5, True)
+    """)
+    (tmp_path / "model.py").write_text(source)
+    result = CliRunner().invoke(cli, ["check", "--isolated", "--no-cache", "--fix",
+                                      "--unsafe-fixes", "model.py"])
+    assert (tmp_path / "model.py").read_text() == source
+    assert "LL401 not fixed: `training` is passed by position" in result.output
