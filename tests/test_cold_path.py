@@ -29,7 +29,9 @@ def _loaded(modules: str, *arguments: str) -> tuple[int, list[str]]:
     process without a cache, so that the frontends run where ``sys.modules`` is read."""
     if arguments[0] == "check":
         arguments = ("check", "--isolated", "--jobs", "1", "--no-cache", *arguments[1:])
-    done = subprocess.run([sys.executable, "-c", _RUN, modules, *arguments],
+    # -I: the checkout must not shadow the installed package, whose layerlint.rules
+    # exists only once installed (rules/ is mapped into it by setup.py)
+    done = subprocess.run([sys.executable, "-I", "-c", _RUN, modules, *arguments],
                           capture_output=True, text=True, timeout=120)
     result = json.loads(done.stderr.rsplit("RESULT ", 1)[1])
     return result["status"], result["loaded"]

@@ -217,7 +217,7 @@ def test_bundled_datasets_match_their_pinned_hashes():
 def test_verify_without_torch_exits_2():
     code = ("import sys; sys.modules['torch'] = None; sys.argv = ['layerlint', 'verify', "
             "'LL101']; from layerlint.cli import main; main()")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 2
     assert "pip install 'layerlint[verify]'" in done.stderr
@@ -227,7 +227,7 @@ def test_verify_without_torch_exits_2():
 def test_report_and_runner_do_not_import_torch():
     code = ("import sys; import layerlint.evidence.report, layerlint.evidence.runner, "
             "layerlint.evidence.stats; print('torch' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert done.stdout.strip() == "False", done.stderr
 
@@ -473,7 +473,7 @@ def test_backend_ray_without_ray_exits_2_with_the_extra_to_install(tmp_path):
     code = ("import sys; sys.modules['ray'] = None; sys.argv = ['layerlint', 'verify', "
             f"'LL302', '--mode', 'smoke', '--device', 'cpu', '--backend', 'ray', "
             f"'--out', {str(tmp_path)!r}]; from layerlint.cli import main; main()")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 2
     assert "--backend ray needs ray: pip install 'layerlint[ray]'" in done.stderr
