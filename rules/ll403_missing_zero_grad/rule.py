@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.rules._training import at_event, passes_to
-
 from layerlint.ir import Act, LayerGraph, Loop
 from layerlint.ir.code import innermost_loops
 from layerlint.rule import Example, Finding, Rule
+from layerlint.rules._training import at_event, passes_to
 
 
 def _trains(loop: Loop) -> bool:

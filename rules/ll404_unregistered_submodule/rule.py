@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.rules._training import at_event
-
 from layerlint.fix import Edit, Fix
 from layerlint.ir import Act, LayerGraph
 from layerlint.rule import Example, Finding, Rule
+from layerlint.rules._training import at_event
 
 
 class UnregisteredSubmodule(Rule):

@@ -3,10 +3,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from layerlint.rules._training import at_event, passes_to, training_loops
-
 from layerlint.ir import Act, LayerGraph
 from layerlint.rule import Example, Finding, Rule
+from layerlint.rules._training import at_event, passes_to, training_loops
 
 # Models that are kept in evaluation mode on purpose beside the one being trained.
 _AUXILIARY = re.compile(r"ema|teacher|target|frozen|momentum|pretrained|swa|avg|average|"
