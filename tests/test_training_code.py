@@ -189,6 +189,24 @@ SILENT = {
             def forward(self, x, sample=False):
                 return F.dropout(x, 0.5, training=self.training or sample)
     """,
+    "dropout under a mode test": """
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Net(nn.Module):
+            def forward(self, x):
+                if self.training:
+                    x = F.dropout(x, 0.5)
+                return F.dropout(x, 0.1) if self.training else x
+    """,
+    "distributed autograd keeps gradients per context": """
+        import torch.distributed.autograd as dist_autograd
+        for x, y in loader:
+            with dist_autograd.context() as context_id:
+                loss = criterion(model(x), y)
+                dist_autograd.backward(context_id, [loss])
+                opt.step(context_id)
+    """,
     "functional dropout outside a module": """
         import torch.nn.functional as F
 
@@ -434,3 +452,21 @@ def test_fix_refused_where_the_mode_is_positional(tmp_path, monkeypatch):
                                       "--unsafe-fixes", "model.py"])
     assert (tmp_path / "model.py").read_text() == source
     assert "LL401 not fixed: `training` is passed by position" in result.output
+
+
+def test_keras_calls_under_the_tape(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    routines = _routines(tmp_path, """
+        import tensorflow as tf
+        from tensorflow import keras
+
+        model = keras.Sequential([keras.layers.Dense(4), keras.layers.BatchNormalization()])
+        with tf.GradientTape() as tape:
+            y = model(x)
+            z = model(x, True)
+        w = model(x)
+    """)
+    calls = [(e.location.line, e.facts["training"], e.facts["has_batchnorm"],
+              e.facts["has_dropout"]) for e in routines["<module>"].events()
+             if e.act is Act.MODEL_CALL]
+    assert calls == [(7, Tri.DEFAULT_OFF, True, False), (8, Tri.ON, True, False)]

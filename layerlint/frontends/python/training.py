@@ -24,6 +24,7 @@ from layerlint.frontends.python.signatures import positional_parameters
 from layerlint.frontends.python.source import PythonModule, resolve_import
 from layerlint.ir import LayerGraph, Location
 from layerlint.ir.code import Act, Event, Loop, Routine, RoutineKind, Tri
+from layerlint.ir.kinds import Kind, lookup
 
 __all__ = ["build_graphs"]
 
@@ -69,6 +70,9 @@ _SUBMODULE_NAME = re.compile(
 _MODEL_NAME = re.compile(r"^(model|net|network|module|backbone|encoder|\w+_model|model_\w+)$")
 _PARAMETER_NAME = re.compile(r"(^|_)(weight|bias)$")
 _FLAG = "requires_grad"
+_CONTEXT_BACKWARD = frozenset({"torch.distributed.autograd.backward"})
+# A condition on the module's or the call's mode (``self.training``, ``training``).
+_MODE_TEST = re.compile(r"\b(training|is_training|is_train)\b")
 _BUILTINS = frozenset("print len range enumerate zip isinstance list tuple dict set str int "
                       "float bool min max sum sorted any all getattr hasattr round abs "
                       "super iter next format repr type open".split())
@@ -87,6 +91,9 @@ class _Scope:
     kinds: dict[str, str] = field(default_factory=dict)  # name -> "module"/"parameter"/...
     optimizers: frozenset[str] = frozenset()  # names bound to an optimizer
     tapes: frozenset[str] = frozenset()  # names bound to a gradient tape
+    recording: bool = False  # under ``tf.GradientTape`` or in a Keras ``train_step``
+    mode_guarded: bool = False  # under ``if self.training:`` / ``if training:``
+    bindings: dict[str, cst.BaseExpression] = field(default_factory=dict)  # name -> value
     via: tuple[Location, ...] = ()
     stack: tuple[int, ...] = ()  # ids of the functions being inlined (recursion guard)
     direct: bool = True  # not inlined: the code a fix would edit
@@ -260,11 +267,14 @@ class _Walker:
             yield Loop(mod.location(stmt), tuple(body))
         elif isinstance(stmt, cst.If):
             yield from self.calls(stmt.test, stmt, scope, conditional)
-            yield from self.walk(stmt.body.body, scope, True)
+            branch = scope
+            if not scope.mode_guarded and _MODE_TEST.search(mod.code(stmt.test)):
+                branch = replace(scope, mode_guarded=True)  # the mode decides, not a literal
+            yield from self.walk(stmt.body.body, branch, True)
             if stmt.orelse is not None:
                 orelse = stmt.orelse
                 yield from self.walk([orelse] if isinstance(orelse, cst.If)
-                                     else orelse.body.body, scope, True)
+                                     else orelse.body.body, branch, True)
         elif isinstance(stmt, cst.With):
             for item in stmt.items:
                 yield from self.calls(item.item, stmt, scope, conditional)
@@ -272,7 +282,12 @@ class _Walker:
                         isinstance(item.asname.name, cst.Name) and \
                         (mod.qualified(item.item.func) or "").endswith("GradientTape"):
                     scope.tapes = scope.tapes | {item.asname.name.value}
-            yield from self.walk(stmt.body.body, scope, conditional)
+            tape = any(isinstance(item.item, cst.Call) and (mod.qualified(
+                item.item.func) or "").endswith("GradientTape") for item in stmt.items)
+            inner = replace(scope, recording=True) if tape and not scope.recording else scope
+            yield from self.walk(stmt.body.body, inner, conditional)
+            if inner is not scope:
+                scope.tapes = inner.tapes
         elif isinstance(stmt, cst.Try):
             yield from self.walk(stmt.body.body, scope, conditional)
             for handler in stmt.handlers:
@@ -339,6 +354,7 @@ class _Walker:
         mod = scope.mod
         if isinstance(target, cst.Name) and value is not None:
             name = target.value
+            scope.bindings[name] = value
             if isinstance(value, cst.Call):
                 kind = self.kind_of_call(value, scope)
                 if kind:
@@ -409,6 +425,11 @@ class _Walker:
         if qualified in _STOCHASTIC:
             yield self.stochastic(call, qualified, stmt, scope, conditional)
             return
+        if scope.recording:
+            applied = self.model_call(call, stmt, scope, conditional)
+            if applied is not None:
+                yield applied
+                return
         inlined = self.inline(call, stmt, scope, conditional)
         if inlined is not None:
             yield from inlined
@@ -424,8 +445,9 @@ class _Walker:
             owner = func.value
             location = mod.location(call, stmt)
             if method in ("backward", "manual_backward"):
+                # distributed autograd keeps each context's gradients apart
                 yield self.event(Act.BACKWARD, location, owner, scope, conditional,
-                                 {"accumulates": True})
+                                 {"accumulates": qualified not in _CONTEXT_BACKWARD})
                 return
             if method == "gradient" and isinstance(owner, cst.Name) and \
                     owner.value in scope.tapes:
@@ -463,6 +485,60 @@ class _Walker:
         if names or receiver:
             yield self.event(Act.OPAQUE_CALL, mod.location(call, stmt), receiver, scope,
                              conditional, {"arguments": tuple(names)})
+
+    def model_call(self, call: cst.Call, stmt: cst.CSTNode, scope: _Scope, conditional: bool
+                   ) -> Event | None:
+        """A Keras model or layer applied under gradient recording, with what it holds."""
+        func = call.func
+        mod = scope.mod
+        holder: cst.CSTNode | None = None  # where its layers are built
+        if isinstance(func, cst.Name) and func.value == scope.self_name and scope.cls:
+            holder = scope.cls  # ``self(x)`` in ``train_step``
+        elif isinstance(func, cst.Name):
+            value = scope.bindings.get(func.value) or _module_binding(mod, func.value)
+            holder = self.builder_of(value, mod) if value is not None else None
+        elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and \
+                func.value.value == scope.self_name and scope.cls is not None:
+            value = _self_binding(scope.cls, func.attr.value)
+            holder = self.builder_of(value, mod) if value is not None else None
+        if holder is None:
+            return None
+        kinds = {lookup(mod.qualified(c.func) or "").kind for c in _calls_in(holder)}
+        training: cst.BaseExpression | None = None
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == "training":
+                training = arg.value
+        if training is None and len(positional) > 1:
+            training = positional[1].value  # call(inputs, training)
+        if training is None:
+            state = Tri.EXPRESSION if any(a.star for a in call.args) else Tri.DEFAULT_OFF
+        elif isinstance(training, cst.Name) and training.value in ("True", "False"):
+            state = Tri.ON if training.value == "True" else Tri.OFF
+        else:
+            state = Tri.EXPRESSION
+        return self.event(Act.MODEL_CALL, mod.location(call, stmt), func, scope, conditional, {
+            "training": state, "recording": True, "has_dropout": Kind.DROPOUT in kinds,
+            "has_batchnorm": Kind.BATCHNORM in kinds})
+
+    def builder_of(self, value: cst.BaseExpression, mod: PythonModule) -> cst.CSTNode | None:
+        """The code that builds the Keras model ``value`` evaluates to, if it is one."""
+        if not isinstance(value, cst.Call):
+            return None
+        name = mod.qualified(value.func) or (
+            value.func.value if isinstance(value.func, cst.Name) else "")
+        if name in ("keras.Sequential", "keras.models.Sequential"):
+            return value
+        if name in ("keras.Model", "keras.models.Model"):
+            return mod.module  # functional: its layers are built around it
+        found = self.find_class(name, mod) if name else None
+        if found and found[1] is mod and any(
+                n.startswith("keras.") for n in self.base_names(found[0], mod)):
+            return found[0]
+        function = mod.definitions.get(name)
+        if isinstance(function, cst.FunctionDef) and "keras" in mod.code(function):
+            return function
+        return None
 
     def is_stored(self, func: cst.Attribute, scope: _Scope) -> bool:
         """``self.<name>`` is an attribute the class assigns, not an inherited method."""
@@ -504,7 +580,9 @@ class _Walker:
         if mode is None and len(positional) > position:
             mode = positional[position].value
         starred = any(a.star for a in call.args)
-        if mode is None:
+        if scope.mode_guarded or _guarded_inline(stmt, call):
+            state = Tri.EXPRESSION  # ``F.dropout(x) if self.training else x``
+        elif mode is None:
             state = Tri.EXPRESSION if starred or default is None else (
                 Tri.DEFAULT_ON if default else Tri.DEFAULT_OFF)
         elif isinstance(mode, cst.Name) and mode.value in ("True", "False"):
@@ -596,6 +674,7 @@ class _Walker:
             optimizers=scope.optimizers if same_scope else frozenset(
                 p for p, r in renames.items() if r in scope.optimizers),
             tapes=scope.tapes,
+            recording=scope.recording,
             via=(*scope.via, scope.mod.location(call, stmt)),
             stack=(*scope.stack, id(func)),
             direct=False,
@@ -617,6 +696,54 @@ def _small_statements(body: Iterable[cst.CSTNode]) -> Iterator[cst.BaseSmallStat
                     yield from _small_statements(inner)
                 elif isinstance(block, cst.If):
                     yield from _small_statements([block])
+
+
+def _guarded_inline(stmt: cst.CSTNode, call: cst.Call) -> bool:
+    """``call`` is a branch of an ``x if <mode> else y`` in ``stmt``."""
+    found = False
+
+    class _IfExps(cst.CSTVisitor):
+        def visit_IfExp(self, node: cst.IfExp) -> None:
+            nonlocal found
+            test = cst.Module([]).code_for_node(node.test)
+            if _MODE_TEST.search(test) and call in _calls_in(node.body) + _calls_in(
+                    node.orelse):
+                found = True
+
+    stmt.visit(_IfExps())
+    return found
+
+
+def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
+    found: list[cst.Call] = []
+
+    class _Calls(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            found.append(call)
+
+    node.visit(_Calls())
+    return found
+
+
+def _module_binding(mod: PythonModule, name: str) -> cst.BaseExpression | None:
+    """The value last assigned to ``name`` at the top level of the module."""
+    found = None
+    for stmt in _small_statements(mod.module.body):
+        if isinstance(stmt, cst.Assign) and any(
+                isinstance(t.target, cst.Name) and t.target.value == name for t in stmt.targets):
+            found = stmt.value
+    return found
+
+
+def _self_binding(cls: cst.ClassDef, attr: str) -> cst.BaseExpression | None:
+    for method in cls.body.body:
+        if isinstance(method, cst.FunctionDef):
+            for stmt in _small_statements(method.body.body):
+                if isinstance(stmt, cst.Assign) and any(
+                        isinstance(t.target, cst.Attribute) and t.target.attr.value == attr
+                        and _is_self(t.target.value) for t in stmt.targets):
+                    return stmt.value
+    return None
 
 
 def _near_flag(attr: str) -> bool:
@@ -748,8 +875,9 @@ def _class_routines(walker: _Walker, cls: cst.ClassDef, mod: PythonModule) -> It
         decorators = {walker_name(d.decorator) for d in stmt.decorators}
         self_name = params[0].name.value if params and not (
             decorators & {"staticmethod", "classmethod"}) else None
-        scope = _Scope(mod, cls, mod, self_name)
         name = stmt.name.value
+        scope = _Scope(mod, cls, mod, self_name, recording=name == "train_step" and any(
+            n.startswith("keras.") for n in walker.base_names(cls, mod)))
         routine = walker.routine(f"{cls.name.value}.{name}", kind, stmt, list(stmt.body.body),
                                  scope, hook=name in ("training_step", "train_step"))
         if name == "__init__" and containers:
