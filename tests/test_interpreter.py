@@ -231,3 +231,20 @@ def test_a_tuple_of_unknown_length_keeps_the_producers_of_its_tensors(tmp_path):
     """))
     result = check_paths([path], select_rules(["LL101"]))
     assert [(f.code, f.location.line) for f in result.findings] == [("LL101", 6)]
+
+
+def test_a_log_of_a_shifted_probability_is_guarded(tmp_path):
+    # ``log(p + eps)`` cannot reach -inf: LL209 says what it does instead
+    path = tmp_path / "loss.py"
+    path.write_text(textwrap.dedent("""
+        import torch
+        import torch.nn.functional as F
+        def loss(logits, y, eps=1e-20):
+            p = F.softmax(logits, dim=-1)
+            bare = torch.log(p)
+            guarded = torch.log(p + eps)
+            return F.nll_loss(bare, y) + F.nll_loss(guarded, y)
+    """))
+    result = check_paths([path], select_rules(["LL209"]))
+    assert [(f.code, f.location.line, "-inf (NaN" in f.message, "log(eps)" in f.message)
+            for f in result.findings] == [("LL209", 6, True, False), ("LL209", 7, False, True)]

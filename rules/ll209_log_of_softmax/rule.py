@@ -63,9 +63,7 @@ class LogOfSoftmax(Rule):
 
     code = "LL209"
     name = "log-of-softmax"
-    message = ("log of {squash} output in two steps: it underflows to -inf (NaN "
-               "gradients) once a logit trails the largest by about 104 in float32; "
-               "use {fused}")
+    message = "log of {squash} output in two steps{consequence}; use {fused}"
 
     invalid = (
         Example.pytorch("""
@@ -161,7 +159,7 @@ class LogOfSoftmax(Rule):
 
     def check(self, graph: LayerGraph) -> Iterator[Finding]:
         for log in graph.of_kind(Kind.OPAQUE):
-            if log.info.function != "log":
+            if log.info.function not in _CONSEQUENCE:
                 continue
             for squash in graph.previous_layers(log):
                 if squash.kind is Kind.SOFTMAX and not squash.info.log:
@@ -171,7 +169,18 @@ class LogOfSoftmax(Rule):
                 else:
                     continue
                 yield self.report(log, related=(squash,), autofix=_fix(graph, log, squash),
-                                  squash=f"`{squash.label}`", fused=fused)
+                                  squash=f"`{squash.label}`", fused=fused,
+                                  consequence=_CONSEQUENCE[log.info.function])
+
+
+# What goes wrong, by the log's form: bare, or guarded by an added epsilon
+# (``torch.log(p + 1e-8)``), which cannot reach -inf but caps the log.
+_CONSEQUENCE = {
+    "log": ": it underflows to -inf (NaN gradients) once a logit trails the largest by "
+           "about 104 in float32",
+    "guarded_log": " with an epsilon, which avoids -inf but caps the log at log(eps): a "
+                   "confidently wrong example then gets almost no gradient",
+}
 
 
 def _fix(graph: LayerGraph, log: Layer, softmax: Layer) -> Fix | None:

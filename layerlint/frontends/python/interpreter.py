@@ -15,6 +15,7 @@ an exception, a hang or a memory spike.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -49,9 +50,19 @@ from layerlint.frontends.python.values import (
     Value,
     is_module,
     merge,
+    tensors_in,
     union,
 )
-from layerlint.ir import UNEXPANDED_KWARGS, GraphBuilder, Kind, Layer, Location, OpInfo, Unresolved
+from layerlint.ir import (
+    UNEXPANDED_KWARGS,
+    GraphBuilder,
+    Kind,
+    Layer,
+    Location,
+    OpInfo,
+    Unresolved,
+    lookup,
+)
 from layerlint.ir.condition import ALWAYS, Condition, negate
 from layerlint.ir.graph import AttrsTyper
 
@@ -736,12 +747,15 @@ class Interpreter:
             if frame.builder is None:
                 return UNKNOWN
             return self.tensor_binary(left, right, operator, node, frame)
-        # Arithmetic with a scalar keeps the tensor's producers (scaling is transparent).
-        if isinstance(left, Tensor):
-            return left
-        if isinstance(right, Tensor):
-            return right
-        return UNKNOWN
+        # Arithmetic with a scalar keeps the tensor's producers (scaling is transparent);
+        # adding one is remembered, as ``log(p + eps)`` is a guarded log
+        tensor, other = (left, right) if isinstance(left, Tensor) else (right, left)
+        if not isinstance(tensor, Tensor):
+            return UNKNOWN
+        if isinstance(operator, (cst.Add, cst.AddAssign, cst.Subtract, cst.SubtractAssign)) \
+                and not (isinstance(other, Const) and other.value == 0):
+            return Tensor(tensor.frontier, shifted=True)
+        return tensor
 
     def arith(self, operator: cst.CSTNode, left: object, right: object) -> Value:
         """Constant arithmetic within the budgets: a result too large is unknown."""
@@ -1373,7 +1387,12 @@ class Interpreter:
                   mod: PythonModule | None = None) -> Tensor:
         """A layer applied here (a function or an operator), fed by ``inputs``."""
         assert frame.builder is not None
+        inputs = list(inputs)
         frontier = union(inputs)
+        resolved = info or lookup(op)
+        if resolved.function == "log" and any(t.shifted for t in tensors_in(inputs)):
+            # ``log(p + eps)``: not the two-step log of a probability that underflows
+            info = dataclasses.replace(resolved, function="guarded_log")
         where = mod or frame.mod
         location = where.location(node, frame.stmt if mod is None else None) if node else \
             Location(where.display, 1, 1)

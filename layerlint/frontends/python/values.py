@@ -44,6 +44,8 @@ class Const(Value):
 @dataclass(eq=False)
 class Tensor(Value):
     frontier: frozenset[Layer]
+    # a constant was added to it (``p + eps``): a log of it is guarded against log(0)
+    shifted: bool = False
 
 
 @dataclass(eq=False)
