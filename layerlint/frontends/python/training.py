@@ -12,6 +12,7 @@ imported or run.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Iterable, Iterator
@@ -102,6 +103,7 @@ class _Scope:
 class _Walker:
     def __init__(self, project: Project) -> None:
         self.project = project
+        self._calls: dict[cst.CSTNode, list[cst.Call]] = {}
 
     # ----------------------------------------------------------------- classes
     def base_names(self, cls: cst.ClassDef, mod: PythonModule) -> Iterator[str]:
@@ -403,16 +405,9 @@ class _Walker:
     # ----------------------------------------------------------------- calls
     def calls(self, expr: cst.CSTNode, stmt: cst.CSTNode, scope: _Scope, conditional: bool
               ) -> Iterator[Event | Loop]:
-        found: list[cst.Call] = []
-
-        class _Calls(cst.CSTVisitor):
-            def visit_Call(self, node: cst.Call) -> None:
-                found.append(node)
-
-            def visit_Lambda(self, node: cst.Lambda) -> bool:
-                return False
-
-        expr.visit(_Calls())
+        found = self._calls.get(expr)
+        if found is None:  # inlined callees revisit their statements: collect once
+            found = self._calls[expr] = _calls_in(expr, skip=cst.Lambda)
         # innermost calls first (``scaler.scale(loss).backward()``), then in source order
         for call in found:
             yield from self.call(call, stmt, scope, conditional)
@@ -714,14 +709,26 @@ def _guarded_inline(stmt: cst.CSTNode, call: cst.Call) -> bool:
     return found
 
 
-def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
+def _calls_in(node: cst.CSTNode, skip: type | None = None) -> list[cst.Call]:
+    """The calls in ``node``, outer before inner, in source order (as a visitor sees
+    them), not looking inside ``skip`` nodes. A read-only walk over the node's fields:
+    LibCST's visitors and ``children`` rebuild each node they pass."""
     found: list[cst.Call] = []
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, call: cst.Call) -> None:
-            found.append(call)
-
-    node.visit(_Calls())
+    stack: list[cst.CSTNode] = [node]
+    while stack:
+        current = stack.pop()
+        if skip is not None and isinstance(current, skip):
+            continue
+        if type(current) is cst.Call:
+            found.append(current)
+        children: list[cst.CSTNode] = []
+        for slot in dataclasses.fields(current):
+            value = getattr(current, slot.name)
+            if isinstance(value, cst.CSTNode):
+                children.append(value)
+            elif isinstance(value, (list, tuple)):
+                children.extend(item for item in value if isinstance(item, cst.CSTNode))
+        stack.extend(reversed(children))
     return found
 
 
