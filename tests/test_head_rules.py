@@ -4,12 +4,12 @@ that must stay silent."""
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from markers import expected_markers, reported
 
 from layerlint.cli import cli
 from layerlint.engine import check_paths
@@ -18,36 +18,18 @@ from layerlint.registry import select_rules
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 HEAD_RULES = ["LL204", "LL205", "LL206", "LL207", "LL208", "LL209", "LL210"]
-_MARKER = re.compile(r"#\s*error:\s*(LL\d{3}(?:\s*,\s*LL\d{3})*)")
 HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 
 
-def _markers(files: list[Path]) -> set[tuple[str, int, str]]:
-    found = set()
-    for path in files:
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            match = _MARKER.search(line)
-            if match:
-                found.update((path.name, number, code.strip())
-                             for code in match.group(1).split(","))
-    return found
-
-
-def _findings(paths: list[Path], select: list[str]) -> set[tuple[str, int, str]]:
-    result = check_paths(paths, select_rules(select))
-    assert not result.internal_errors
-    return {(Path(f.location.path).name, f.location.line, f.code) for f in result.findings}
-
-
-def test_torch_project_hits_exactly_its_markers(monkeypatch):
+def test_torch_project_hits_exactly_itsexpected_markers(monkeypatch):
     # logits in models.py, losses in train.py; every rule of the project is marked,
     # and the look-alikes (an inference softmax, attention pooling over a Linear(h, 1),
     # log_softmax into NLLLoss) stay silent under every rule
     monkeypatch.chdir(FIXTURES / "torch")
     files = sorted(Path("heads_project").glob("*.py"))
-    expected = _markers(files)
+    expected = expected_markers(files)
     assert {code for _, _, code in expected} == set(HEAD_RULES)
-    assert _findings([Path("heads_project")], ["ALL"]) == expected
+    assert reported([Path("heads_project")], ["ALL"]) == expected
 
 
 def _run(tmp_path: Path, code: str, *args: str) -> tuple[int, str, str]:

@@ -4,12 +4,12 @@ stay silent."""
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from markers import expected_markers, reported
 
 from layerlint.cli import cli
 from layerlint.engine import check_paths
@@ -18,40 +18,22 @@ from layerlint.registry import select_rules
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 LOSS_RULES = ["LL201", "LL202", "LL203"]
-_MARKER = re.compile(r"#\s*error:\s*(LL\d{3}(?:\s*,\s*LL\d{3})*)")
-
-
-def _markers(files: list[Path]) -> set[tuple[str, int, str]]:
-    found = set()
-    for path in files:
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            match = _MARKER.search(line)
-            if match:
-                found.update((path.name, number, code.strip())
-                             for code in match.group(1).split(","))
-    return found
-
-
-def _findings(paths: list[Path], select: list[str]) -> set[tuple[str, int, str]]:
-    result = check_paths(paths, select_rules(select))
-    assert not result.internal_errors
-    return {(Path(f.location.path).name, f.location.line, f.code) for f in result.findings}
 
 
 @pytest.mark.parametrize("target", ["torch/train_project", "keras/compile_from_logits.py"])
-def test_fixture_markers(target, monkeypatch):
+def test_fixtureexpected_markers(target, monkeypatch):
     monkeypatch.chdir(FIXTURES)
     path = Path(target)
     files = sorted(path.glob("*.py")) if path.is_dir() else [path]
-    expected = _markers(files)
+    expected = expected_markers(files)
     assert {code for _, _, code in expected} == set(LOSS_RULES) if path.is_dir() else expected
-    assert _findings([path], LOSS_RULES) == expected
+    assert reported([path], LOSS_RULES) == expected
 
 
 @pytest.mark.parametrize("target", ["clean/train_project", "clean/keras_compile.py"])
 def test_clean_fixtures_are_silent_for_every_rule(target, monkeypatch):
     monkeypatch.chdir(FIXTURES)
-    assert _findings([Path(target)], ["ALL"]) == set()
+    assert reported([Path(target)], ["ALL"]) == set()
 
 
 # --- the command line: model and training script in separate files ---------------------
