@@ -1257,8 +1257,9 @@ class Interpreter:
                          "abs": abs, "round": round}[name](args[0].value)
             except (TypeError, ValueError, OverflowError):
                 return UNKNOWN
-            return self.arith(cst.Add(), value, 0) if isinstance(
-                value, int) and not isinstance(value, bool) else Const(value)
+            if isinstance(value, int) and value.bit_length() > self.limits.int_bits:
+                return UNKNOWN  # ``int("9" * 5000)``
+            return Const(value)
         if name in ("max", "min") and args and all(isinstance(a, Const) for a in args):
             try:
                 return Const((max if name == "max" else min)(a.value for a in args))  # type: ignore

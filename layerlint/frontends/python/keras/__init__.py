@@ -18,7 +18,7 @@ import libcst as cst
 
 from layerlint.frontends import Project
 from layerlint.frontends.python.interpreter import Frame
-from layerlint.frontends.python.keras.semantics import KerasInterpreter, _heads
+from layerlint.frontends.python.keras.semantics import KerasInterpreter, output_heads
 from layerlint.frontends.python.source import PythonModule
 from layerlint.frontends.python.values import (
     ClassRef,
@@ -54,7 +54,7 @@ def build_graphs(module: PythonModule, project: Project) -> list[LayerGraph]:
                     seq is result and role is Role.BLOCK and not seq.compiled) else Role.MODEL)
         built = any(layer.kind is not Kind.INPUT for layer in builder.layers)
         if built and not interpreter.functional_outputs:
-            outputs = _heads(result)
+            outputs = output_heads(result)
             interpreter.graphs.append(interpreter.graph(
                 builder, name, outputs, role if outputs else Role.UNKNOWN, subset=False))
         elif builder.notes and not built:

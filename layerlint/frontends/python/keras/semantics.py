@@ -41,7 +41,7 @@ from layerlint.frontends.python.values import (
 from layerlint.ir import GraphBuilder, Kind, Layer, LayerGraph, Location, OpInfo, Role, Unresolved
 from layerlint.ir.kinds import activation_op, lookup
 
-__all__ = ["KerasInterpreter"]
+__all__ = ["KerasInterpreter", "output_heads"]
 
 _SEQUENTIAL = frozenset({"keras.Sequential", "keras.models.Sequential"})
 _FUNCTIONAL = frozenset({
@@ -198,7 +198,7 @@ class KerasInterpreter(Interpreter):
         if method != "__init__" or frame.builder is None:
             return UNKNOWN
         outputs = kwargs.get("outputs", args[1] if len(args) > 1 else None)
-        heads = _heads(outputs)
+        heads = output_heads(outputs)
         if heads:
             label = _name_kwarg(kwargs) or frame.builder.name
             self.graphs.append(self.graph(frame.builder, label, heads, Role.MODEL))
@@ -256,7 +256,7 @@ class KerasInterpreter(Interpreter):
             if outputs is None or frame.builder is None:
                 return UNKNOWN  # ``super().__init__`` style or a subclass: not a graph here
             label = _name_kwarg(kwargs) or frame.builder.name
-            heads = _heads(outputs)
+            heads = output_heads(outputs)
             model = GraphModel(location)
             model.label = label
             if heads:
@@ -607,7 +607,7 @@ def _name(value: Value, name: str) -> None:
         value.named = True
 
 
-def _heads(value: Value | None) -> tuple[Layer, ...]:
+def output_heads(value: Value | None) -> tuple[Layer, ...]:
     """The layers a value (tensor, list of tensors) flows from, in order."""
     if value is None:
         return ()
