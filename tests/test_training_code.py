@@ -291,6 +291,32 @@ def test_zero_grad_in_a_helper_of_another_file(tmp_path, monkeypatch):
         ("helpers.py", 5, "LL403")]
 
 
+def test_a_name_a_package_re_exports_from_outside_is_not_a_project_function(
+        tmp_path, monkeypatch):
+    # timm's layers/__init__.py re-exports torch names; the walk that follows project
+    # calls took the re-exported name for a (file, name) pair and crashed on 99 files
+    monkeypatch.chdir(tmp_path)
+    files = {
+        "pkg/__init__.py": "from torch.nn.init import trunc_normal_\n"
+                           "from torch.nn import Dropout\n",
+        "pkg/model.py": """
+            import torch
+            from . import trunc_normal_, Dropout
+
+            def init(layer):
+                trunc_normal_(layer.weight)
+                return Dropout(0.1)
+
+            def train(model, optimizer, loader):
+                for x, y in loader:
+                    init(model)
+                    model(x).sum().backward()
+                    optimizer.step()
+        """,
+    }
+    assert _check(tmp_path, files, "--select", "LL002") == [("pkg/model.py", 13, "LL403")]
+
+
 def test_freeze_of_a_model_class_from_another_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     files = {

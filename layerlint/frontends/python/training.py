@@ -137,7 +137,7 @@ class _Walker:
                 found = resolve_import(mod, name, self.project)
             except RecursionError:
                 return None
-            if found:
+            if isinstance(found, tuple):  # not a name re-exported from outside
                 target, local = found
                 node = target.definitions.get(local)
                 if isinstance(node, cst.ClassDef):
@@ -155,7 +155,7 @@ class _Walker:
                 found = resolve_import(mod, qualified, self.project)
             except RecursionError:
                 return None
-            if found:
+            if isinstance(found, tuple):  # not a name re-exported from outside
                 target, local = found
                 node = target.definitions.get(local)
                 if isinstance(node, cst.FunctionDef):
