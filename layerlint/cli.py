@@ -343,6 +343,21 @@ def verify(codes: tuple[str, ...], mode: str, device: str, seeds: int | None, ou
     click.echo(f"Reports written to {out}/")
 
 
+@cli.command()
+def server() -> None:
+    """Run the language server: LSP over standard input and output, for editors (needs
+    the server extra)."""
+    try:
+        from layerlint.server import serve
+    except ImportError as error:
+        if (error.name or "").split(".")[0] not in ("pygls", "lsprotocol"):
+            raise
+        click.echo("layerlint: `layerlint server` needs pygls: "
+                   "pip install 'layerlint[server]'", err=True)
+        sys.exit(EXIT_ERROR)
+    serve()
+
+
 def main() -> None:
     try:
         cli.main(prog_name="layerlint", standalone_mode=True)

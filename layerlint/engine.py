@@ -25,7 +25,7 @@ from layerlint.rule import Finding, Rule
 if TYPE_CHECKING:
     from layerlint.cache import ResultCache
 
-__all__ = ["CheckResult", "check_paths", "discover", "display_path"]
+__all__ = ["CheckResult", "check_buffer", "check_paths", "discover", "display_path"]
 
 
 PARSE_ERROR = "LL001"
@@ -200,6 +200,24 @@ def check_paths(paths: Sequence[Path], rules: Sequence[type[Rule]],
                                   zip(outcome[0], outcome[1] or ()) if mark is not None)
     result.findings = _dedupe(findings, {display_path(f) for f in files} | {
         p.location.path for p in problems})
+    return result
+
+
+def check_buffer(path: Path, contents: Mapping[Path, bytes], rules: Sequence[type[Rule]],
+                 codes: frozenset[str], fixable: bool = True) -> CheckResult:
+    """Lint one file whose text is ``contents[path.resolve()]`` (an editor's buffer,
+    saved or not), with the codes ``codes``. Its imports resolve as in ``check_paths``,
+    reading the other ``contents`` (open buffers) instead of their files."""
+    result = CheckResult(files_checked=1)
+    project = Project([path], display=display_path, contents=contents)
+    instances = [rule() for rule in rules]
+    with _fewer_full_collections():
+        findings, errors, _, marks = _check_file(path, project, instances, codes, fixable)
+    result.internal_errors.extend(message for message, _ in errors)
+    result.crashes.extend(crash for _, crash in errors)
+    result.fixable.update((finding, mark) for finding, mark in
+                          zip(findings, marks or ()) if mark is not None)
+    result.findings = _dedupe([*findings, *result.crashes], {display_path(path)})
     return result
 
 
@@ -382,7 +400,8 @@ def _check_file(file: Path, project: Project, rules: list[Rule], selected: froze
     note = None
     if file.suffix == ".py":
         try:
-            size = file.stat().st_size
+            buffer = project.contents.get(file.resolve())
+            size = file.stat().st_size if buffer is None else len(buffer)
         except OSError:
             size = 0
         if size > MAX_SOURCE_BYTES:
@@ -458,7 +477,7 @@ def _fixability(findings: list[Finding], project: Project) -> list[bool | None]:
         parsed = project.modules.get(path.resolve())
         module = parsed if isinstance(parsed, PythonModule) else None
         try:
-            fixes = plan(path, b"" if module else path.read_bytes(),
+            fixes = plan(path, b"" if module else project.read_bytes(path),
                          [findings[i] for i in indices], display, each_alone=True,
                          parsed=module)
         except Exception:  # noqa: BLE001 - only marks for the text output; --fix reports it

@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,17 +19,18 @@ from typing import TYPE_CHECKING
 from layerlint import baseline as baselines
 from layerlint._files import rewrite_in_place_of
 from layerlint.config import Overrides, Resolver, Settings
-from layerlint.engine import check_paths, discover, display_path
+from layerlint.engine import check_buffer, check_paths, discover, display_path
 from layerlint.pytext import detect_encoding
 from layerlint.registry import all_rules
 from layerlint.rule import Finding
-from layerlint.source import SourceFile, read_source
+from layerlint.source import SourceFile, read_source, source_of
 from layerlint.suppressions import MALFORMED, UNUSED, scan
 
 if TYPE_CHECKING:
     from layerlint.cache import ResultCache
 
-__all__ = ["LintOptions", "LintResult", "lint", "show_files", "show_settings"]
+__all__ = ["LintOptions", "LintResult", "lint", "lint_buffer", "show_files",
+           "show_settings"]
 
 _MAX_FIX_PASSES = 10
 
@@ -128,6 +129,29 @@ def lint(paths: Sequence[Path], options: LintOptions = LintOptions()) -> LintRes
     return result
 
 
+def lint_buffer(path: Path, contents: Mapping[Path, bytes],
+                options: LintOptions = LintOptions()) -> LintResult:
+    """Lint the unsaved text ``contents[path.resolve()]`` of ``path`` (an editor's
+    buffer) as ``lint`` would lint the file: the same settings, selection, suppressions
+    and fixability; imports read the other ``contents`` before the disk. No cache,
+    baseline or fixes (nothing is written). Raises ConfigError for a bad configuration."""
+    resolver = Resolver(options.overrides, options.config, options.isolated)
+    settings = resolver.settings_for(path)
+    display = display_path(path)
+    codes = settings.codes_for(path)
+    rules = [rule for rule in all_rules() if rule.code in codes]
+    engine = check_buffer(path, contents, rules, codes, fixable=options.count_fixable)
+    result = LintResult(files_checked=1, internal_errors=engine.internal_errors)
+    result.sources[display] = source_of(path, contents[path.resolve()])
+    crashes = set(engine.crashes)
+    findings = [f for f in engine.findings if f not in crashes]
+    findings = _unsuppressed(findings, {display: settings}, options, result)
+    result.fixable = {f: engine.fixable[f] for f in findings if f in engine.fixable}
+    findings += [f for f in engine.crashes if f not in findings]
+    result.findings = sorted(findings, key=Finding.sort_key)
+    return result
+
+
 def _lint_pass(paths: Sequence[Path], options: LintOptions, result: LintResult
                ) -> tuple[list[Finding], list[Finding], bool]:
     """Lint once and apply the fixes asked for: (findings, crashes, whether a fixed
@@ -183,7 +207,7 @@ def _unsuppressed(findings: list[Finding], settings: dict[str, Settings],
     for path, own in settings.items():
         report_unused = options.report_unused_suppressions or UNUSED in own.enabled
         mine = by_path.pop(path, [])
-        if not mine and not report_unused and not _may_have_directives(path):
+        if not mine and not report_unused and not _may_have_directives(path, result):
             continue  # (a malformed directive is reported in a file without findings too)
         source = result.source(path)
         if source is None:
@@ -205,10 +229,12 @@ def _unsuppressed(findings: list[Finding], settings: dict[str, Settings],
 _DIRECTIVE_WORD = re.compile(rb"noqa|layerlint", re.I)
 
 
-def _may_have_directives(path: str) -> bool:
+def _may_have_directives(path: str, result: LintResult) -> bool:
     """A byte scan: most files hold no directive and are neither decoded nor tokenized."""
+    known = result.sources.get(path)
     try:
-        return _DIRECTIVE_WORD.search(Path(path).read_bytes()) is not None
+        data = known.data if known is not None else Path(path).read_bytes()
+        return _DIRECTIVE_WORD.search(data) is not None
     except OSError:
         return False
 

@@ -16,7 +16,7 @@ from layerlint.frontends import InputError
 from layerlint.frontends.notebook import Notebook, read_notebook
 from layerlint.pytext import decode_python, python_lines
 
-__all__ = ["SourceFile", "read_source"]
+__all__ = ["SourceFile", "read_source", "source_of"]
 
 
 @dataclass
@@ -95,6 +95,12 @@ def read_source(path: Path) -> SourceFile | None:
         data = path.read_bytes()
     except OSError:
         return None
+    return source_of(path, data)
+
+
+def source_of(path: Path, data: bytes) -> SourceFile | None:
+    """The text of ``data``, the content of ``path`` (an editor's buffer); None for a
+    notebook that cannot be read."""
     if path.suffix == ".ipynb":
         try:
             notebook = read_notebook(data)

@@ -18,7 +18,9 @@ reported, as LL001: a typo must not silently hide every finding on its line.
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -27,7 +29,8 @@ from layerlint.registry import ALWAYS, diagnostic
 from layerlint.rule import Finding
 from layerlint.source import SourceFile
 
-__all__ = ["MALFORMED", "UNUSED", "Directive", "Malformed", "Suppressions", "scan"]
+__all__ = ["MALFORMED", "UNUSED", "Directive", "Malformed", "Suppressions", "scan",
+           "suppression_edit"]
 
 UNUSED = "LL003"
 MALFORMED = "LL001"
@@ -180,3 +183,50 @@ def scan(source: SourceFile) -> Suppressions:
 
 def filter_findings(findings: Sequence[Finding], suppressions: Suppressions) -> list[Finding]:
     return [f for f in findings if not suppressions.suppresses(f)]
+
+
+def suppression_edit(source: SourceFile, finding: Finding) -> tuple[int, int, int, str] | None:
+    """The edit that makes a comment suppress ``finding``'s code on its line, as
+    (line of ``source.text``, start, end, replacement): columns 0-based in that line.
+
+    The code joins a directive that lists codes on a line of the reported expression
+    (``# noqa: E501`` -> ``# noqa: E501, LL104``; ``ignore[LL101]`` -> ``ignore[LL101,
+    LL104]``); otherwise ``  # noqa: LL104`` ends the expression's first line that can
+    take a comment (not inside a string, not continued by a backslash). None when no
+    line can."""
+    location = finding.location
+    first = source.joined_line(location.line, location.cell)
+    last = first + max((location.end_line or location.line) - location.line, 0)
+    lines = range(first, last + 1)
+    for directive in scan(source).directives:
+        if directive.file_level or directive.codes is None or directive.line not in lines:
+            continue
+        text = source.line(directive.line) or ""
+        pattern = _NOQA if directive.spelling == "noqa" else _WELL_FORMED
+        match = pattern.match(text, directive.column - 1)
+        if match is None or match.group("codes") is None:
+            continue
+        end = match.start("codes") + len(match.group("codes").rstrip().rstrip(",").rstrip())
+        return directive.line, end, end, f", {finding.code}"
+    inside = _lines_inside_tokens(source.text)
+    for line in lines:
+        text = source.line(line)
+        if text is None or line in inside or text.rstrip().endswith("\\"):
+            continue
+        end = len(text.rstrip())
+        return line, end, len(text), f"  # noqa: {finding.code}"
+    return None
+
+
+def _lines_inside_tokens(text: str) -> set[int]:
+    """Lines whose end lies inside a token (a triple-quoted string): a comment there
+    would be part of the string. Empty when the text does not tokenize."""
+    inside: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text, newline=None).readline):
+            if token.start[0] < token.end[0] and token.type not in (tokenize.NEWLINE,
+                                                                     tokenize.NL):
+                inside.update(range(token.start[0], token.end[0]))
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return inside

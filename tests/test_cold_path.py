@@ -39,8 +39,8 @@ def _loaded(modules: str, *arguments: str) -> tuple[int, list[str]]:
 
 @pytest.mark.parametrize("output", ["text", "json"])
 def test_python_only_run_imports_no_onnx(output):
-    status, loaded = _loaded("onnx,google.protobuf,libcst", "check", "--format", output,
-                             str(FIXTURES / "torch"))
+    status, loaded = _loaded("onnx,google.protobuf,libcst,pygls,lsprotocol", "check",
+                             "--format", output, str(FIXTURES / "torch"))
     assert status == 1  # findings: the frontend ran
     assert loaded == ["libcst"]
 
@@ -52,5 +52,6 @@ def test_onnx_only_run_imports_no_libcst():
 
 
 def test_version_imports_no_rules():
-    status, loaded = _loaded("layerlint.registry,layerlint.rule,layerlint.ir", "--version")
+    status, loaded = _loaded("layerlint.registry,layerlint.rule,layerlint.ir,pygls,lsprotocol",
+                             "--version")
     assert (status, loaded) == (0, [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,9 +42,13 @@ class Project:
     and to parse each file at most once.
     """
 
-    def __init__(self, files: Iterable[Path], display: Callable[[Path], str]) -> None:
+    def __init__(self, files: Iterable[Path], display: Callable[[Path], str],
+                 contents: Mapping[Path, bytes] | None = None) -> None:
         self.files = [Path(f) for f in files]
         self.resolved_files = frozenset(f.resolve() for f in self.files)
+        # Unsaved editor buffers by resolved path (``layerlint server``): read instead of
+        # the file on disk, for the file checked and for the project files it imports.
+        self.contents: Mapping[Path, bytes] = contents or {}
         # Project imports resolve to the run's files and to the other files of their
         # projects on disk (read, never run): checking train.py alone follows model.py.
         self._roots: frozenset[Path] | None = None
@@ -73,7 +77,7 @@ class Project:
     def is_project_file(self, path: Path) -> bool:
         """Whether an import may resolve to ``path`` (resolved): a file of the run, or a
         regular ``.py`` file below the project root of one."""
-        if path in self.resolved_files:
+        if path in self.resolved_files or path in self.contents:
             return True
         known = self._is_file.get(path)
         if known is None:
@@ -81,6 +85,11 @@ class Project:
                 path.suffix == ".py" and any(root in path.parents for root in self.roots)
                 and path.is_file())
         return known
+
+    def read_bytes(self, path: Path) -> bytes:
+        """The bytes of an input: its unsaved buffer, else the file (OSError)."""
+        data = self.contents.get(path.resolve()) if self.contents else None
+        return path.read_bytes() if data is None else data
 
     def depend(self, paths: Iterable[Path]) -> None:
         """Frontends call this for each project path an input's graphs depend on."""

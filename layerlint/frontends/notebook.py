@@ -145,7 +145,7 @@ def load_graphs(path: Path, project: Project) -> list[LayerGraph]:
     from layerlint.frontends.python import source as _python
 
     try:
-        data = path.read_bytes()
+        data = project.read_bytes(path)
     except OSError as error:
         raise InputError(f"cannot read file: {error.strerror}") from None
     notebook = _without_broken_cells(read_notebook(data), project)

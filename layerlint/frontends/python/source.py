@@ -362,7 +362,7 @@ def parse_python(path: Path, project: Project, data: bytes | None = None) -> Pyt
         raise cached
     try:
         if data is None:
-            data = path.read_bytes()
+            data = project.read_bytes(path)
         text = _decode(data)
         # ast first: it is ten times cheaper, gives statement lines, and rejects what
         # crashes or stalls LibCST's parser (very deep nesting, huge operator chains).
@@ -476,9 +476,10 @@ def _resolve_import(origin: PythonModule, qualified: str,
 def load_graphs(path: Path, project: Project, data: bytes | None = None) -> list[LayerGraph]:
     """``data`` is the source when it is not the file's bytes (a notebook's code cells)."""
     if data is None:
-        data = path.read_bytes() if path.exists() else None
-    if data is None:
-        raise InputError("No such file or directory")
+        try:
+            data = project.read_bytes(path)
+        except FileNotFoundError:
+            raise InputError("No such file or directory") from None
     frontends = _plugins(data)
     if not frontends:
         return []
