@@ -85,3 +85,30 @@ def test_sarif_and_github_carry_the_range(check):
     github = check(code, "--format", "github", "--select", "LL101,LL107").splitlines()
     assert github[0].startswith("::warning file=model.py,line=5,col=5,endLine=7,title=LL101")
     assert "line=9,col=16,endLine=9,endColumn=46," in github[1]
+
+
+KERAS_BUILDERS = """\
+import keras
+from keras import layers
+
+def small():
+    inputs = keras.Input(shape=(32,))
+    x = layers.Dense(10, use_bias=True)(inputs)
+    x = layers.BatchNormalization()(x, training=True)
+    return keras.Model(inputs, x)
+
+def large():
+    inputs = keras.Input(shape=(32,))
+    x = layers.Dense(10)(inputs)
+    x = layers.BatchNormalization()(x)
+    return keras.Model(inputs, x)
+"""
+
+
+def test_a_layer_applied_where_it_is_built_keeps_its_own_line(check):
+    # ``BatchNormalization()(x)``: the application and the constructor start at the same
+    # column; the application once took the constructor's place, which pushed each later
+    # equal constructor onto the next equal line (here, into another function)
+    findings = json.loads(check(KERAS_BUILDERS, "--select", "LL104", "--format", "json"))
+    assert [(f["line"], f["column"], [(r["line"], r["column"]) for r in f["related"]])
+            for f in findings] == [(6, 9, [(7, 9)]), (12, 9, [(13, 9)])]

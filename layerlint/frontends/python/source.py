@@ -93,7 +93,10 @@ class PythonModule:
     # statement -> (first line, column, last line, end offset in UTF-8 bytes)
     _statements: dict[int, tuple[int, int, int, int]] | None = field(default=None, repr=False)
     _located: dict[int, Location] = field(default_factory=dict, repr=False)
-    _taken: set[tuple[int, int]] = field(default_factory=set, repr=False)
+    # (line, column, head) of located occurrences, so that two equal calls of one
+    # statement get their own positions; a call and its callee share a start
+    # (``Dropout(0.3)(x)``) but not a head
+    _taken: set[tuple[int, int, str]] = field(default_factory=set, repr=False)
     _codes: dict[int, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -165,8 +168,8 @@ class PythonModule:
             line = self.lines[number - 1]
             start = line.find(head)
             while start != -1:
-                if (number, start) not in self._taken:
-                    self._taken.add((number, start))
+                if (number, start, head) not in self._taken:
+                    self._taken.add((number, start, head))
                     return number, start + 1, number
                 start = line.find(head, start + 1)
         return None
