@@ -198,16 +198,16 @@ def suppression_edit(source: SourceFile, finding: Finding) -> tuple[int, int, in
     first = source.joined_line(location.line, location.cell)
     last = first + max((location.end_line or location.line) - location.line, 0)
     lines = range(first, last + 1)
-    for directive in scan(source).directives:
-        if directive.file_level or directive.codes is None or directive.line not in lines:
+    for line, column, comment in source.comments():
+        if line not in lines:
             continue
-        text = source.line(directive.line) or ""
-        pattern = _NOQA if directive.spelling == "noqa" else _WELL_FORMED
-        match = pattern.match(text, directive.column - 1)
-        if match is None or match.group("codes") is None:
-            continue
-        end = match.start("codes") + len(match.group("codes").rstrip().rstrip(",").rstrip())
-        return directive.line, end, end, f", {finding.code}"
+        for pattern in (_NOQA, _WELL_FORMED):
+            for match in pattern.finditer(comment):
+                codes = match.group("codes")
+                if codes is None or match.groupdict().get("kind", "").lower() == "ignore-file":
+                    continue
+                end = column + match.start("codes") + len(codes.rstrip().rstrip(",").rstrip())
+                return line, end, end, f", {finding.code}"
     inside = _lines_inside_tokens(source.text)
     for line in lines:
         text = source.line(line)

@@ -216,7 +216,9 @@ def test_configuration_open_buffers_and_notebooks(client, tmp_path):
     """The nearest pyproject.toml applies; an import reads the other open buffer, not
     its file; a notebook is not linted, and does not stop the server."""
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.layerlint]\nper-file-ignores = {"ignored.py" = ["LL104"]}\n')
+        '[tool.layerlint]\nper-file-ignores = {"ignored.py" = ["LL104"]}\n'
+        'extend-exclude = ["generated"]\n')
+    (tmp_path / "generated").mkdir()
     blocks = "import torch.nn as nn\n\n\ndef norm(channels):\n    return {}\n"
     (tmp_path / "blocks.py").write_text(blocks.format("nn.Identity()"))
     net = textwrap.dedent("""\
@@ -236,25 +238,35 @@ def test_configuration_open_buffers_and_notebooks(client, tmp_path):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "pyproject.toml").write_text('[tool.layerlint]\nselekt = ["LL1"]\n')
     documents = {"blocks.py": blocks.format("nn.BatchNorm2d(channels)"), "net.py": net,
-                 "ignored.py": BUFFER, "bad/model.py": BUFFER, "notes.ipynb": '{"cells": [}'}
+                 "ignored.py": BUFFER, "bad/model.py": BUFFER,
+                 "generated/model.py": BUFFER, "notes.ipynb": '{"cells": [}'}
     for name, text in documents.items():
         (tmp_path / name).touch()
         client.notify("textDocument/didOpen", {"textDocument": {
             "uri": (tmp_path / name).as_uri(), "languageId": "python", "version": 1,
             "text": text}})
     published = {name: client.diagnostics((tmp_path / name).as_uri(), 1)
-                 for name in ("net.py", "ignored.py", "bad/model.py")}
+                 for name in ("net.py", "ignored.py", "bad/model.py", "generated/model.py")}
     # the dropout reaches the batchnorm that only the open buffer of blocks.py has
     [ll101] = [d for d in published["net.py"] if d["code"] == "LL101"]
     assert ll101["range"]["start"]["line"] == 8
     assert "(blocks.py:5)" in ll101["message"]
     assert published["ignored.py"] == []  # per-file-ignores
+    assert published["generated/model.py"] == []  # excluded
     [error] = published["bad/model.py"]
     assert error["code"] == "LL001" and error["range"]["start"] == {"line": 0, "character": 0}
     assert "unknown key(s) selekt" in error["message"]
     notebook = client.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics"
                            and m["params"]["uri"].endswith("notes.ipynb"))
     assert notebook["params"]["diagnostics"] == []
+    # saving blocks.py without the batchnorm lints the open file that imports it again
+    blocks_uri = (tmp_path / "blocks.py").as_uri()
+    client.notify("textDocument/didChange", {
+        "textDocument": {"uri": blocks_uri, "version": 2},
+        "contentChanges": [{"text": blocks.format("nn.Identity()")}]})
+    client.notify("textDocument/didSave", {"textDocument": {"uri": blocks_uri}})
+    again = client.diagnostics((tmp_path / "net.py").as_uri(), 1)
+    assert again and "LL101" not in [d["code"] for d in again]
     assert client.request("shutdown") is None
     client.notify("exit")
     assert client.process.wait(timeout=TIMEOUT) == 0

@@ -146,3 +146,49 @@ def test_onnx_text_comment_suppresses(tmp_path, monkeypatch):
     lines[9] += "  # noqa: LL104"
     after = codes("\n".join(lines) + "\n")
     assert after == [f for f in before if f != ("LL104", 10)]
+
+
+_CONV = """\
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            {conv}
+            nn.BatchNorm2d(16),
+        )
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+@pytest.mark.parametrize("conv, expected", [
+    ("nn.Conv2d(3, 16, 3),", "nn.Conv2d(3, 16, 3),  # noqa: LL104"),
+    ("nn.Conv2d(3, 16, 3),  # why", "nn.Conv2d(3, 16, 3),  # why  # noqa: LL104"),
+    ("nn.Conv2d(3, 16, 3),  # noqa: E501", "nn.Conv2d(3, 16, 3),  # noqa: E501, LL104"),
+    ("nn.Conv2d(3, 16, 3),  # layerlint: ignore[LL101] ok",
+     "nn.Conv2d(3, 16, 3),  # layerlint: ignore[LL101, LL104] ok"),
+    # the first line ends inside a string, or is continued by a backslash: the next one
+    ('nn.Conv2d(3, 16, 3, padding_mode="""\nzeros"""),', 'zeros"""),  # noqa: LL104'),
+    ("nn.Conv2d(3, \\\n16, 3),", "16, 3),  # noqa: LL104"),
+])
+def test_suppression_edit_suppresses_the_finding(tmp_path, conv, expected):
+    """The editor's "suppress" action: applied, the finding is gone and nothing else is."""
+    from layerlint.linter import LintOptions, lint
+    from layerlint.source import read_source
+    from layerlint.suppressions import suppression_edit
+
+    path = tmp_path / "model.py"
+    path.write_text(_CONV.format(conv=conv))
+    options = LintOptions(isolated=True)
+    [finding] = [f for f in lint([path], options).findings if f.code == "LL104"]
+    source = read_source(path)
+    line, start, end, text = suppression_edit(source, finding)
+    lines = source.text.split("\n")
+    lines[line - 1] = lines[line - 1][:start] + text + lines[line - 1][end:]
+    assert lines[line - 1].strip() == expected.strip()
+    path.write_text("\n".join(lines))
+    assert [f.code for f in lint([path], options).findings] == []
