@@ -248,3 +248,33 @@ def test_a_log_of_a_shifted_probability_is_guarded(tmp_path):
     result = check_paths([path], select_rules(["LL209"]))
     assert [(f.code, f.location.line, "-inf (NaN" in f.message, "log(eps)" in f.message)
             for f in result.findings] == [("LL209", 6, True, False), ("LL209", 7, False, True)]
+
+
+def test_a_literal_training_false_at_a_keras_call_is_inference_mode(tmp_path):
+    # Keras runs a layer called with ``training=False`` in inference mode even in ``fit``:
+    # the dropout never drops, the batchnorm never updates its moving statistics. Only
+    # the literal counts: ``training=training`` follows the caller, who trains.
+    template = """
+        import keras
+        from keras import layers as L
+
+        class Block(L.Layer):
+            def __init__(self):
+                super().__init__()
+                self.drop = L.Dropout(0.5)
+                self.bn = L.BatchNormalization()
+
+            def call(self, x, training=False):
+                return self.bn(self.drop(x, training={drop}), training={bn})
+
+        inputs = keras.Input((8,))
+        outputs = Block()(L.Dense(8)(inputs))
+        model = keras.Model(inputs, outputs)
+    """
+    def findings(drop: str, bn: str) -> list[tuple[int, str, str]]:
+        return _findings(tmp_path, template, {"drop": drop, "bn": bn}, "model_keras")
+
+    assert findings("training", "training") == [(8, "LL101", "")]
+    assert findings("False", "training") == []
+    assert findings("training", "False") == []
+    assert findings("True", "training") == [(8, "LL101", "")]

@@ -24,7 +24,9 @@ class DropoutWithBatchnorm(Rule):
     Dropout after the last batchnorm often does help (see Evidence); this is a
     prompt to measure, not a defect. Enable it with `--extend-select LL107`. A
     dropout *before* a batchnorm is LL101's concern and is reported here only when a
-    batchnorm also precedes it.
+    batchnorm also precedes it. A batchnorm applied with fixed statistics
+    (`training=False`, as a frozen base model is called) regularizes nothing and
+    does not count.
 
     ## Fix safety
     Removing the dropout changes training; it is never automatic.
@@ -156,8 +158,11 @@ class DropoutWithBatchnorm(Rule):
         for dropout in graph.of_kind(Kind.DROPOUT):
             if not active_dropout(dropout):
                 continue
-            batchnorm = next(
-                (lay for lay in upstream(graph, dropout) if lay.kind is Kind.BATCHNORM), None)
+            # a batchnorm applied with fixed statistics (``training=False``, a frozen
+            # base model) adds no batch noise: it regularizes nothing
+            batchnorm = next((lay for lay in upstream(graph, dropout)
+                              if lay.kind is Kind.BATCHNORM
+                              and lay.batchnorm.training is not False), None)
             if batchnorm is not None:
                 yield self.report(
                     dropout, related=(batchnorm,),

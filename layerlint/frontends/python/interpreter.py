@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -120,12 +120,16 @@ class Frame:
     returns: list[Value] = field(default_factory=list)
     on_bind: object = None  # callback(name, value): model discovery in plain code
     label_root: str = "self"  # how ``self`` is named in labels (plugins that relabel)
+    # the call being run forced inference mode (Keras ``layer(x, training=False)``): its
+    # dropouts never drop and its batchnorms normalise with their fixed statistics
+    inference: bool = False
 
     def child(self, **changes: object) -> Frame:
         values = {
             "mod": self.mod, "env": self.env, "self_": self.self_, "cls": self.cls,
             "builder": self.builder, "condition": self.condition, "prefix": self.prefix,
             "depth": self.depth, "stmt": self.stmt, "label_root": self.label_root,
+            "inference": self.inference,
         }
         values.update(changes)
         return Frame(**values)  # type: ignore[arg-type]
@@ -1288,7 +1292,8 @@ class Interpreter:
         local = Frame(func.mod, env, self_=func.bound or None, cls=func.cls,
                       builder=frame.builder, condition=frame.condition, prefix=frame.prefix,
                       depth=frame.depth + 1, zero_defaults=frozenset(zero_defaults),
-                      label_root=frame.label_root if func.bound is frame.self_ else "self")
+                      label_root=frame.label_root if func.bound is frame.self_ else "self",
+                      inference=frame.inference)
         self.stack.append(func.node)
         try:
             with self.entering_function(func, frame):
@@ -1399,8 +1404,18 @@ class Interpreter:
             Location(where.display, 1, 1)
         layer = frame.builder.add(
             op, label, location, frontier.frontier if frontier else (), info=info,
-            attrs=attrs, condition=frame.condition or None, module_path=frame.prefix or None)
+            attrs=self.in_mode(attrs or {}, info or resolved, frame) or None,
+            condition=frame.condition or None, module_path=frame.prefix or None)
         return Tensor(frozenset({layer}))
+
+    @staticmethod
+    def in_mode(attrs: Mapping[str, object], info: OpInfo, frame: Frame
+                ) -> Mapping[str, object]:
+        """A layer's raw arguments as applied in ``frame``: under a call that forced
+        inference mode, a dropout or batchnorm is applied with ``training=False``."""
+        if frame.inference and info.kind in (Kind.DROPOUT, Kind.BATCHNORM):
+            return {**attrs, "training": False}
+        return attrs
 
     def opaque(self, text: str, node: cst.CSTNode | None, inputs: list[Value], frame: Frame,
                mod: PythonModule | None = None) -> Tensor:
@@ -1450,8 +1465,8 @@ class Interpreter:
         module_path = self.module_path(spec, frame)
         layer = frame.builder.add(
             spec.op, spec.label or spec.default_label, spec.location, frontier,
-            info=spec.info, attrs=spec.attrs, use=use, condition=condition or None,
-            module_path=module_path)
+            info=spec.info, attrs=self.in_mode(spec.attrs, spec.info or lookup(spec.op), frame),
+            use=use, condition=condition or None, module_path=module_path)
         if spec.activation is not None:
             op, info, attrs = spec.activation
             layer = frame.builder.add(

@@ -35,6 +35,7 @@ from layerlint.frontends.python.values import (
     Seq,
     Tensor,
     Value,
+    is_module,
     tensors_in,
     union,
 )
@@ -219,6 +220,8 @@ class KerasInterpreter(Interpreter):
 
     def call(self, func: Value, args: list[Value], kwargs: dict[str, Value], node: cst.Call,
              frame: Frame) -> Value:
+        if is_module(func) and _forces_inference(node):
+            frame = frame.child(inference=True)
         result = super().call(func, args, kwargs, node, frame)
         if result is UNKNOWN and isinstance(func, QualName) and \
                 dotted_name(node.func).rsplit(".", 1)[-1][:1].isupper():
@@ -507,11 +510,13 @@ class KerasInterpreter(Interpreter):
             inputs = [copies[p] for p in preds.get(layer.id, ()) if copies.get(p) is not None]
             if any(copies.get(p, 0) is None for p in preds.get(layer.id, ())):
                 inputs.extend(fed)
+            attrs = self.in_mode(layer.attrs, layer.info, frame)
             copies[layer.id] = frame.builder.add(
                 layer.op, layer.label, layer.location, inputs, info=layer.info,
-                attrs=dict(layer.attrs), use=layer.use,
+                attrs=dict(attrs), use=layer.use,
                 condition=(frame.condition & layer.condition) or None,
-                module_path=layer.module_path, typed=layer.typed)
+                module_path=layer.module_path,
+                typed=layer.typed if attrs is layer.attrs else None)
         return Tensor(frozenset(copies[h.id] for h in model.heads if copies.get(h.id)))
 
     def apply_instance(self, module: Instance, tensor: Tensor, node: cst.CSTNode | None,
@@ -615,6 +620,15 @@ def output_heads(value: Value | None) -> tuple[Layer, ...]:
     for tensor in tensors_in([value]):
         found.extend(sorted(tensor.frontier, key=lambda lay: lay.id))
     return tuple(dict.fromkeys(found))
+
+
+def _forces_inference(call: cst.Call) -> bool:
+    """``layer(x, training=False)`` written literally: the layer runs in inference mode
+    (dropout off, batchnorm on its moving statistics) even inside ``fit``. A variable
+    (``training=training``) follows the caller's mode, so only the literal counts."""
+    return any(arg.keyword is not None and arg.keyword.value == "training"
+               and isinstance(arg.value, cst.Name) and arg.value.value == "False"
+               for arg in call.args)
 
 
 def _const(value: Value | None) -> object:
