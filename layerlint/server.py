@@ -21,7 +21,6 @@ import asyncio
 import difflib
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -296,10 +295,10 @@ def _code_actions(ls: LayerlintServer, params: types.CodeActionParams
         if not asked and not _overlaps(where, params.range):
             continue
         diagnostic = _diagnostic(finding, linted, uri, lines, codec)
-        fix = _fix_action(finding, linted, uri, lines, codec, diagnostic)
+        fix = _fix_action(ls, finding, linted, uri, lines, codec, diagnostic)
         if fix is not None:
             actions.append(fix)
-        suppress = _suppress_action(finding, linted, uri, lines, codec, diagnostic)
+        suppress = _suppress_action(ls, finding, linted, uri, lines, codec, diagnostic)
         if suppress is not None:
             actions.append(suppress)
     return actions
@@ -312,16 +311,23 @@ def _overlaps(a: types.Range, b: types.Range) -> bool:
     return key(a.start) <= key(b.end) and key(b.start) <= key(a.end)
 
 
-def _edit(linted: _Linted, uri: str, edits: Iterable[types.TextEdit]) -> types.WorkspaceEdit:
-    """Edits of the document at the version they were computed on: a client that holds
-    a newer version refuses them instead of applying them to other text."""
+def _edit(ls: LayerlintServer, linted: _Linted, uri: str,
+          edits: list[types.TextEdit]) -> types.WorkspaceEdit:
+    """Edits of the document at the version they were computed on, where the client
+    takes versioned edits: one that holds a newer version refuses them instead of
+    applying them to other text."""
+    workspace = ls.client_capabilities.workspace
+    versioned = workspace is not None and workspace.workspace_edit is not None and \
+        bool(workspace.workspace_edit.document_changes)
+    if not versioned:
+        return types.WorkspaceEdit(changes={uri: edits})
     return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
         text_document=types.OptionalVersionedTextDocumentIdentifier(
             uri=uri, version=linted.version),
-        edits=list(edits))])
+        edits=edits)])
 
 
-def _fix_action(finding: Finding, linted: _Linted, uri: str, lines: list[str],
+def _fix_action(ls: LayerlintServer, finding: Finding, linted: _Linted, uri: str, lines: list[str],
                 codec: PositionCodec, diagnostic: types.Diagnostic) -> types.CodeAction | None:
     """The rule's fix as computed by the fixer (``--fix``'s edit), if it applies."""
     fix = finding.fix
@@ -343,7 +349,7 @@ def _fix_action(finding: Finding, linted: _Linted, uri: str, lines: list[str],
     return types.CodeAction(
         title=f"Fix {finding.code}: {fix.description}{unsafe}",
         kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
-        is_preferred=fix.safe, edit=_edit(linted, uri, edits))
+        is_preferred=fix.safe, edit=_edit(ls, linted, uri, edits))
 
 
 def _text_edits(original: str, fixed: str, lines: list[str],
@@ -383,8 +389,8 @@ def _at(text: str, offset: int, lines: list[str], codec: PositionCodec) -> types
     return _position(lines, line, offset - last_break - 1, codec)
 
 
-def _suppress_action(finding: Finding, linted: _Linted, uri: str, lines: list[str],
-                     codec: PositionCodec, diagnostic: types.Diagnostic
+def _suppress_action(ls: LayerlintServer, finding: Finding, linted: _Linted, uri: str,
+                     lines: list[str], codec: PositionCodec, diagnostic: types.Diagnostic
                      ) -> types.CodeAction | None:
     """``# noqa: CODE`` on the finding's line. Not for LL001 (unreadable input or a
     malformed comment: fix it rather than hide it) nor LL003 (remove the comment)."""
@@ -403,4 +409,4 @@ def _suppress_action(finding: Finding, linted: _Linted, uri: str, lines: list[st
     return types.CodeAction(
         title=f"Suppress {finding.code} on this line (# noqa: {finding.code})",
         kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
-        edit=_edit(linted, uri, [edit]))
+        edit=_edit(ls, linted, uri, [edit]))

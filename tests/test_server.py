@@ -113,12 +113,15 @@ class Client:
 
 
 @pytest.fixture
-def client(tmp_path):
+def client(tmp_path, request):
+    """A started, initialized server; parametrized: whether the client takes versioned
+    edits (``documentChanges``)."""
     started = Client(tmp_path)
+    versioned = getattr(request, "param", True)
     try:
         result = started.request("initialize", {
             "processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {
-                "workspace": {"workspaceEdit": {"documentChanges": True}}}})
+                "workspace": {"workspaceEdit": {"documentChanges": versioned}}}})
         capabilities = result["capabilities"]
         assert capabilities["codeActionProvider"]["codeActionKinds"] == ["quickfix"]
         started.notify("initialized", {})
@@ -152,7 +155,12 @@ def apply(text: str, edits: list[dict]) -> str:
     return text
 
 
-def only_edit(action: dict, uri: str, version: int) -> list[dict]:
+def only_edit(action: dict, uri: str, version: int | None) -> list[dict]:
+    """The edits of the one document an action changes (``version`` None: a client
+    without versioned edits)."""
+    if version is None:
+        assert list(action["edit"]["changes"]) == [uri]
+        return action["edit"]["changes"][uri]
     [change] = action["edit"]["documentChanges"]
     assert change["textDocument"] == {"uri": uri, "version": version}
     return change["edits"]
@@ -210,6 +218,43 @@ def test_diagnostics_fix_and_suppression_round_trip(client, tmp_path):
     assert client.request("shutdown") is None
     client.notify("exit")
     assert client.process.wait(timeout=TIMEOUT) == 0
+
+
+@pytest.mark.parametrize("client", [False], indirect=True)
+def test_a_fix_of_two_edits(client, tmp_path):
+    """LL203's fix drops the sigmoid and renames the loss: two edits, both applied."""
+    text = textwrap.dedent("""\
+        import torch.nn as nn
+
+        model = nn.Sequential(
+            nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1),
+            nn.Sigmoid(),  # probabilities
+        )
+        criterion = nn.BCELoss()
+        for x, y in loader:
+            loss = criterion(model(x), y)
+            loss.backward()
+        """)
+    uri = (tmp_path / "train.py").as_uri()  # not saved yet
+    client.notify("textDocument/didOpen", {"textDocument": {
+        "uri": uri, "languageId": "python", "version": 1, "text": text}})
+    [diagnostic] = [d for d in client.diagnostics(uri, 1) if d["code"] == "LL203"]
+    [fix, _] = client.request("textDocument/codeAction", {
+        "textDocument": {"uri": uri}, "range": diagnostic["range"],
+        "context": {"diagnostics": [diagnostic]}})
+    edits = only_edit(fix, uri, None)
+    assert len(edits) == 2  # only the changed lines, the rest of the buffer stays put
+    fixed = apply(text, edits)
+    assert "nn.Sigmoid()" not in fixed and "criterion = nn.BCEWithLogitsLoss()" in fixed
+    # the edit is the one `check --fix` writes
+    (tmp_path / "train.py").write_text(text)
+    subprocess.run([sys.executable, "-I", "-m", "layerlint", "check", "--isolated", "--fix",
+                    "--unsafe-fixes", "--no-cache", "train.py"], cwd=tmp_path,
+                   capture_output=True, timeout=TIMEOUT)
+    assert (tmp_path / "train.py").read_text() == fixed
+    client.notify("textDocument/didChange", {
+        "textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": fixed}]})
+    assert "LL203" not in [d["code"] for d in client.diagnostics(uri, 2)]
 
 
 def test_configuration_open_buffers_and_notebooks(client, tmp_path):
