@@ -28,7 +28,9 @@ class SingleUnitSoftmax(Rule):
       axis only for 2-D inputs; `Linear(h, 1)` on a `(batch, time, h)` input
       followed by a softmax over `dim=1` is attention pooling over time, which is
       fine. So a softmax over axis 1 (or PyTorch's implicit axis) after a linear
-      layer is reported only when it is the model's output or a loss input.
+      layer is reported only when it is the model's output or a loss input, and
+      goes nowhere else: attention weights that a model also returns (for
+      plotting) still weigh other values, and are not a prediction.
     - A reshape between the layer and the softmax moves the axes, so only a
       softmax applied directly to the layer's output is considered.
     - The number of units must be a literal (`nn.Linear(h, 1)`, `Dense(1)`).
@@ -130,6 +132,33 @@ class SingleUnitSoftmax(Rule):
 
             model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1), nn.Sigmoid())
         """),
+        Example.keras("""
+            import tensorflow as tf
+
+            class BahdanauAttention(tf.keras.Model):
+                def __init__(self, units):
+                    super().__init__()
+                    self.W1 = tf.keras.layers.Dense(units)
+                    self.W2 = tf.keras.layers.Dense(units)
+                    self.V = tf.keras.layers.Dense(1)
+
+                def call(self, features, hidden):  # features: (batch, time, dim)
+                    hidden = tf.expand_dims(hidden, 1)
+                    score = tf.nn.tanh(self.W1(features) + self.W2(hidden))
+                    # over time; returned too, but it also weighs the features
+                    weights = tf.nn.softmax(self.V(score), axis=1)
+                    context = tf.reduce_sum(weights * features, axis=1)
+                    return context, weights
+        """),
+        Example.keras("""
+            import keras
+            from keras import layers
+
+            inputs = keras.Input((10, 8))
+            weights = layers.Softmax(axis=1)(layers.Dense(1)(inputs))  # over the 10 steps
+            pooled = layers.GlobalAveragePooling1D()(layers.Multiply()([weights, inputs]))
+            model = keras.Model(inputs, [layers.Dense(3)(pooled), weights])
+        """),
     )
     unsupported = {
         "onnx": "the ONNX lowering records no weight shapes, so the number of units a "
@@ -161,8 +190,14 @@ def _single_unit_producer(graph: LayerGraph, softmax: Layer) -> Layer | None:
     if axis == units_axis:
         return layer
     # axis 1 (or PyTorch's implicit axis, 1 for 2-D and 4-D inputs) is the units' axis
-    # of a last-axis layer only for 2-D inputs: a prediction head, not attention
-    if (axis is None or axis == 1) and (units_axis == -1 and is_head(graph, softmax)
+    # of a last-axis layer only for 2-D inputs: a prediction head, not attention (whose
+    # weights, even when also returned, go on to weigh other values)
+    if (axis is None or axis == 1) and (units_axis == -1 and _prediction(graph, softmax)
                                          or units_axis == 1):
         return layer
     return None
+
+
+def _prediction(graph: LayerGraph, softmax: Layer) -> bool:
+    return is_head(graph, softmax) and all(
+        lay.kind is Kind.LOSS for lay in graph.next_layers(softmax))

@@ -55,6 +55,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
          ("axis", "momentum", "epsilon", "center", "scale")),
         (r"^keras\.layers\.Activation$", ("activation",)),
         (r"^keras\.layers\.Softmax$", ("axis",)),
+        (r"^tensorflow\.nn\.(log_)?softmax$", ("logits", "axis")),
+        (r"^keras\.(ops|activations)\.(log_)?softmax$", ("x", "axis")),
         (r"^keras\.layers\.ReLU$", ("max_value", "negative_slope", "threshold")),
         (r"^keras\.layers\.LeakyReLU$", ("negative_slope",)),
         (r"^keras\.layers\.ELU$", ("alpha",)),

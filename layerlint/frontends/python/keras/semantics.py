@@ -366,8 +366,9 @@ class KerasInterpreter(Interpreter):
         info = lookup(name)
         if info.kind is Kind.OPAQUE and name.startswith(_ACTIVATION_MODULES):
             info = activation_op(name.rsplit(".", 1)[-1]) or info
+        attrs = self.attributes(positional_parameters(name), args, kwargs, node, frame)
         return self.add_layer(name, short(self.text(frame, node)), node, inputs, frame,
-                              info=info)
+                              info=info, attrs=attrs)
 
     # -- layers ---------------------------------------------------------------------------
     def spec(self, name: str, args: list[Value], kwargs: dict[str, Value], node: cst.Call,
