@@ -496,3 +496,55 @@ def test_keras_calls_under_the_tape(tmp_path, monkeypatch):
               e.facts["has_dropout"]) for e in routines["<module>"].events()
              if e.act is Act.MODEL_CALL]
     assert calls == [(7, Tri.DEFAULT_OFF, True, False), (8, Tri.ON, True, False)]
+
+
+def test_a_keras_model_of_project_blocks_holds_their_layers(tmp_path, monkeypatch):
+    # the dropout and batchnorm are in the blocks the model builds, not in the model
+    monkeypatch.chdir(tmp_path)
+    files = {
+        "blocks.py": """
+            import tensorflow as tf
+
+            class ConvBlock(tf.keras.layers.Layer):
+                def __init__(self, filters):
+                    super().__init__()
+                    self.conv = tf.keras.layers.Conv2D(filters, 3)
+                    self.bn = tf.keras.layers.BatchNormalization()
+
+                def call(self, x, training=False):
+                    return tf.nn.relu(self.bn(self.conv(x), training=training))
+        """,
+        "train.py": """
+            import tensorflow as tf
+            from blocks import ConvBlock
+
+            class Net(tf.keras.Model):
+                def __init__(self):
+                    super().__init__()
+                    self.block = ConvBlock(32)
+                    self.drop = Head()
+
+                def call(self, x, training=False):
+                    return self.drop(self.block(x, training=training), training=training)
+
+            class Head(tf.keras.layers.Layer):
+                def __init__(self):
+                    super().__init__()
+                    self.drop = tf.keras.layers.Dropout(0.5)
+                    self.fc = tf.keras.layers.Dense(10)
+
+                def call(self, x, training=False):
+                    return self.fc(self.drop(x, training=training))
+
+            model = Net()
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x))
+        """,
+    }
+    for name, source in files.items():
+        (tmp_path / name).write_text(textwrap.dedent(source))
+    project = Project([tmp_path / name for name in files], display=lambda p: p.name)
+    calls = [(e.facts["has_dropout"], e.facts["has_batchnorm"])
+             for g in load_graphs(tmp_path / "train.py", project) for r in g.code
+             for e in r.events() if e.act is Act.MODEL_CALL]
+    assert calls == [(True, True)]

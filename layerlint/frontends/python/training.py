@@ -498,7 +498,7 @@ class _Walker:
             holder = self.builder_of(value, mod) if value is not None else None
         if holder is None:
             return None
-        kinds = {lookup(mod.qualified(c.func) or "").kind for c in _calls_in(holder)}
+        kinds = self.layer_kinds(holder, mod)
         training: cst.BaseExpression | None = None
         positional = [a for a in call.args if a.keyword is None and not a.star]
         for arg in call.args:
@@ -515,6 +515,25 @@ class _Walker:
         return self.event(Act.MODEL_CALL, mod.location(call, stmt), func, scope, conditional, {
             "training": state, "recording": True, "has_dropout": Kind.DROPOUT in kinds,
             "has_batchnorm": Kind.BATCHNORM in kinds})
+
+    def layer_kinds(self, holder: cst.CSTNode, mod: PythonModule, depth: int = 0,
+                    seen: set[int] | None = None) -> set[Kind]:
+        """The kinds of the layers ``holder`` builds, also inside the project's layer
+        classes it builds (a model of blocks whose dropouts are in the blocks)."""
+        seen = set() if seen is None else seen
+        seen.add(id(holder))
+        kinds: set[Kind] = set()
+        for call in _calls_in(holder):
+            name = mod.qualified(call.func)
+            kind = lookup(name or "").kind
+            kinds.add(kind)
+            if kind is not Kind.OPAQUE or depth >= 4:
+                continue
+            local = call.func.value if isinstance(call.func, cst.Name) else None
+            found = self.find_class(name or local or "", mod) if name or local else None
+            if found is not None and id(found[0]) not in seen:
+                kinds |= self.layer_kinds(found[0], found[1], depth + 1, seen)
+        return kinds
 
     def builder_of(self, value: cst.BaseExpression, mod: PythonModule) -> cst.CSTNode | None:
         """The code that builds the Keras model ``value`` evaluates to, if it is one."""
