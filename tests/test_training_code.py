@@ -360,6 +360,74 @@ def test_notebook_cells(tmp_path, monkeypatch):
     assert found == [("LL401", 2, 3, 16), ("LL403", 3, 4, 5)]
 
 
+# ------------------------------------------------------------------ the walk's gate
+def test_routines_without_training_acts_are_not_walked(tmp_path, monkeypatch):
+    # model code (most of a model file) yields opaque calls at most: it is not walked,
+    # not even for a docstring that shows ``model.eval()``
+    from layerlint.frontends.python import training
+
+    walked: list[str] = []
+    routine = training._Walker.routine
+    monkeypatch.setattr(training._Walker, "routine", lambda self, name, *a, **k: (
+        walked.append(name), routine(self, name, *a, **k))[1])
+    routines = _routines(tmp_path, """
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        def block(width):
+            \"\"\"Use as ``model = block(4); model.eval()``.\"\"\"
+            return nn.Sequential(nn.Linear(width, width), nn.ReLU())
+
+        class Net(nn.Module):
+            def __init__(self, dropout=0.1):
+                super().__init__()
+                self.body = block(4)
+                self.dropout = nn.Dropout(dropout)
+
+            def forward(self, x):
+                return self.dropout(F.relu(self.body(x)))
+    """, name="model.py")
+    assert routines == {}
+    assert walked == []
+
+
+def test_acts_reached_indirectly_are_still_found(tmp_path, monkeypatch):
+    # what the gate must not miss: an op under an alias of its own name, a method named
+    # on the next line, a base class's method in another file, a callee's callee
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+        from torch.nn.functional import dropout as drop
+
+        class Base(nn.Module):
+            def regularise(self, x):
+                return drop(x, 0.5)
+    """))
+    (tmp_path / "net.py").write_text(textwrap.dedent("""
+        import torch
+        from base import Base
+
+        class Net(Base):
+            def forward(self, x):
+                return self.regularise(x)
+
+        def evaluate(model):
+            return (model
+                    .eval())
+
+        def outer(model):
+            return evaluate(model)
+    """))
+    net = Project([tmp_path / "net.py", tmp_path / "base.py"], display=lambda p: p.name)
+    routines = {r.name: r for g in load_graphs(tmp_path / "net.py", net) for r in g.code}
+    forward = [e for e in routines["Net.forward"].events()
+               if e.act is Act.STOCHASTIC_CALL]
+    assert [(e.facts["op"], e.facts["training"]) for e in forward] == [
+        ("torch.nn.functional.dropout", Tri.DEFAULT_ON)]
+    assert _shape(routines["evaluate"].body) == [("eval-mode", "model")]
+    assert _shape(routines["outer"].body) == [("eval-mode", "model")]
+
+
 # ------------------------------------------------------------------ messages and fixes
 def test_messages(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -570,8 +570,10 @@ class Interpreter:
         # inlined calls revisit the same literals
         found = self._strings.get(node)
         if found is None:
+            value = _plain_string(node.value)
             try:
-                value = node.evaluated_value
+                if value is None:
+                    value = node.evaluated_value
             except (ValueError, SyntaxError, MemoryError, RecursionError):
                 value = None
             found = self._strings[node] = Const(value) if isinstance(value, str) \
@@ -1722,3 +1724,17 @@ _ARITH = {
 _DICT_METHODS = frozenset({"setdefault", "pop", "get", "update"})
 _STRING_METHODS = frozenset({"lower", "upper", "strip", "split", "startswith", "endswith",
                              "replace"})
+
+
+def _plain_string(literal: str) -> str | None:
+    """The value of a string literal without escapes (most of them) without compiling it,
+    as LibCST's ``evaluated_value`` does; None for the others (escapes, bytes, f-strings,
+    a carriage return, which Python's tokenizer would translate)."""
+    quote = literal[-1:]
+    start = literal.find(quote)
+    prefix = literal[:start].lower()
+    if prefix not in ("", "u", "r") or "\r" in literal or (
+            prefix != "r" and "\\" in literal):
+        return None
+    width = 3 if literal[start:start + 3] == quote * 3 and len(literal) - start >= 6 else 1
+    return literal[start + width:len(literal) - width]

@@ -343,7 +343,9 @@ def dotted_name(node: cst.BaseExpression) -> str:
     return ""
 
 
-def _check_literal_sizes(tree: ast.Module) -> None:
+def _check_literal_sizes(tree: ast.Module, text: str) -> None:
+    if text.count(",") < MAX_LITERAL_ITEMS:
+        return  # a literal of n items has n - 1 commas: walking the tree would find none
     for node in ast.walk(tree):
         items = (len(node.elts) if isinstance(node, (ast.List, ast.Tuple, ast.Set))
                  else len(node.keys) if isinstance(node, ast.Dict) else 0)
@@ -378,7 +380,7 @@ def parse_python(path: Path, project: Project, data: bytes | None = None) -> Pyt
             raise InputError("expression nested too deeply to parse") from None
         except ValueError as error:
             raise InputError(f"cannot parse file: {error}") from None
-        _check_literal_sizes(tree)
+        _check_literal_sizes(tree, text)
         try:
             module = cst.parse_module(text)
         except cst.ParserSyntaxError as error:

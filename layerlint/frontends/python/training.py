@@ -22,7 +22,7 @@ import libcst as cst
 
 from layerlint.frontends import Project
 from layerlint.frontends.python.signatures import positional_parameters
-from layerlint.frontends.python.source import PythonModule, resolve_import
+from layerlint.frontends.python.source import PythonModule, canonical, resolve_import
 from layerlint.ir import LayerGraph, Location
 from layerlint.ir.code import Act, Event, Loop, Routine, RoutineKind, Tri
 from layerlint.ir.kinds import Kind, lookup
@@ -74,6 +74,23 @@ _FLAG = "requires_grad"
 _CONTEXT_BACKWARD = frozenset({"torch.distributed.autograd.backward"})
 # A condition on the module's or the call's mode (``self.training``, ``training``).
 _MODE_TEST = re.compile(r"\b(training|is_training|is_train)\b")
+# What the walk can turn into an event other than an opaque call, as source text: a
+# routine whose text, and the texts of every function it may inline, match none of
+# these yields opaque calls at most, which ``build_graphs`` drops, so it is not walked
+# (most of a model file). A superset by construction: each alternative is a name that
+# ``call``, ``assignment`` or ``statement`` tests (methods follow a dot, possibly on
+# the next line; a stochastic op's dotted name starts at an import alias, as
+# ``PythonModule.qualified`` requires; a tape's ``gradient`` needs ``GradientTape``).
+_ACT_TEXT = re.compile(
+    r"\.[\s\\]*(?:(?:manual_)?backward|step|apply_gradients|minimize|zero_grad|zero_|"
+    r"detach_|grad|eval|train)\b|GradientTape|train_step")
+_STOCHASTIC_TEXT = re.compile(r"\b(?:dropout[123]d|dropout|alpha_dropout|"
+                              r"feature_alpha_dropout|feature_dropout|batch_norm)\b")
+# the dotted name that ends before a stochastic op's name: its head must be an alias
+_DOTTED_BEFORE = re.compile(r"(?<![\w.])([^\W\d]\w*)(?:[\s\\]*\.[\s\\]*[^\W\d]\w*)*"
+                            r"[\s\\]*\.[\s\\]*$")
+_FLAG_TEXT = re.compile(r"\.[\s\\]*(req\w*)")
+_CALLED_TEXT = re.compile(r"(?<!\w)([^\W\d]\w*)[\s\\]*\(")
 _BUILTINS = frozenset("print len range enumerate zip isinstance list tuple dict set str int "
                       "float bool min max sum sorted any all getattr hasattr round abs "
                       "super iter next format repr type open".split())
@@ -104,6 +121,58 @@ class _Walker:
     def __init__(self, project: Project) -> None:
         self.project = project
         self._calls: dict[cst.CSTNode, list[cst.Call]] = {}
+        self._acts: dict[tuple[int, int], bool] = {}  # (function, class) -> may_act
+        self._stochastic_aliases: dict[int, re.Pattern | None] = {}  # module -> its names
+
+    # ----------------------------------------------------------------- the gate
+    def may_act(self, func: cst.FunctionDef, mod: PythonModule, cls: cst.ClassDef | None,
+                cls_mod: PythonModule | None) -> bool:
+        """Whether walking ``func`` (as a method of ``cls``, or a function) can yield an
+        event other than an opaque call: its text or that of a function or method it may
+        inline names an act (``_ACT_TEXT``). Remembered per function and class."""
+        key = (id(func), id(cls))
+        known = self._acts.get(key)
+        if known is not None:
+            return known
+        self._acts[key] = False  # a recursive call adds nothing the others do not
+        span = mod.statement_span(func)
+        found = span is None or func.name.value == "train_step" or self.text_may_act(
+            "\n".join(mod.lines[_after_docstring(func, mod, span[0]) - 1:span[2]]), mod, cls,
+            cls_mod)
+        self._acts[key] = found
+        return found
+
+    def text_may_act(self, text: str, mod: PythonModule, cls: cst.ClassDef | None,
+                     cls_mod: PythonModule | None) -> bool:
+        if _ACT_TEXT.search(text) or any(
+                word == _FLAG or _near_flag(word) for word in _FLAG_TEXT.findall(text)):
+            return True
+        for match in _STOCHASTIC_TEXT.finditer(text):
+            start = match.start()
+            before = text[max(0, start - 200):start]
+            if not before.rstrip(" \t\r\n\f\v\\").endswith("."):
+                continue  # a bare name: an alias of the op, found below
+            dotted = _DOTTED_BEFORE.search(before)
+            if dotted is None or (dotted.start() == 0 and start > 200) or \
+                    dotted.group(1) in mod.aliases:
+                return True  # ``F.dropout``, or a head not known (``(F).dropout``)
+        ops = self._stochastic_aliases.get(id(mod))
+        if ops is None:
+            names = [re.escape(local) for local, name in mod.aliases.items()
+                     if canonical(name) in _STOCHASTIC]
+            ops = self._stochastic_aliases[id(mod)] = re.compile(
+                r"\b(?:" + "|".join(names) + r")\b") if names else None
+        if ops is not None and ops.search(text):
+            return True  # ``from torch.nn.functional import dropout as drop``
+        for name in dict.fromkeys(_CALLED_TEXT.findall(text)):
+            # what ``inline`` may find: nested functions are in ``text`` already
+            function = self.find_function(name, mod)
+            if function is not None and self.may_act(*function, None, None):
+                return True
+            method = self.find_method(cls, cls_mod or mod, name) if cls is not None else None
+            if method is not None and self.may_act(*method, cls, cls_mod):
+                return True
+        return False
 
     # ----------------------------------------------------------------- classes
     def base_names(self, cls: cst.ClassDef, mod: PythonModule) -> Iterator[str]:
@@ -728,6 +797,9 @@ def _guarded_inline(stmt: cst.CSTNode, call: cst.Call) -> bool:
     return found
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}  # node type -> its field names
+
+
 def _calls_in(node: cst.CSTNode, skip: type | None = None) -> list[cst.Call]:
     """The calls in ``node``, outer before inner, in source order (as a visitor sees
     them), not looking inside ``skip`` nodes. A read-only walk over the node's fields:
@@ -741,8 +813,11 @@ def _calls_in(node: cst.CSTNode, skip: type | None = None) -> list[cst.Call]:
         if type(current) is cst.Call:
             found.append(current)
         children: list[cst.CSTNode] = []
-        for slot in dataclasses.fields(current):
-            value = getattr(current, slot.name)
+        names = _FIELDS.get(type(current))
+        if names is None:
+            names = _FIELDS[type(current)] = tuple(f.name for f in dataclasses.fields(current))
+        for name in names:
+            value = getattr(current, name)
             if isinstance(value, cst.CSTNode):
                 children.append(value)
             elif isinstance(value, (list, tuple)):
@@ -790,9 +865,6 @@ def _plain_containers(walker: _Walker, cls: cst.ClassDef, mod: PythonModule
     class, unless the class registers it (``nn.ModuleList(self.x)``, ``add_module``)."""
     if not walker.is_layer_class(cls, mod, torch_only=True):
         return
-    text = mod.code(cls)
-    if "add_module" in text or "register_module" in text or "setattr(" in text:
-        return
     smalls = [(method, s) for method in cls.body.body if isinstance(method, cst.FunctionDef)
               for s in _small_statements(method.body.body)]
     local_layers: dict[str, list[str]] = {}  # local list name -> layers appended
@@ -808,6 +880,7 @@ def _plain_containers(walker: _Walker, cls: cst.ClassDef, mod: PythonModule
                     appended.setdefault(owner.attr.value, []).extend(layers)
                 elif layers and isinstance(owner, cst.Name):
                     local_layers.setdefault(owner.value, []).extend(layers)
+    text: str | None = None
     for _, small in smalls:
         if not isinstance(small, (cst.Assign, cst.AnnAssign)) or small.value is None:
             continue
@@ -826,6 +899,10 @@ def _plain_containers(walker: _Walker, cls: cst.ClassDef, mod: PythonModule
                 container, layers = "list", local_layers[value.value]
             if not container or not layers:
                 continue
+            if text is None:  # the class's code, regenerated only for a container of layers
+                text = mod.code(cls)
+                if "add_module" in text or "register_module" in text or "setattr(" in text:
+                    return
             if re.search(r"\(\s*\*?\s*self\." + re.escape(attr) + r"\s*[,)]", text):
                 continue  # passed to a registering container (or elsewhere): not a guess
             yield Event(Act.PLAIN_CONTAINER, mod.location(small), f"self.{attr}", {
@@ -872,12 +949,14 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
     routines: list[Routine] = []
     top = [s for s in mod.module.body if not isinstance(s, (cst.ClassDef, cst.FunctionDef))]
     try:
-        routines.append(walker.routine("<module>", RoutineKind.MODULE, mod.module, top,
-                                       _Scope(mod)))
+        if walker.text_may_act(_statements_text(mod, top), mod, None, None):
+            routines.append(walker.routine("<module>", RoutineKind.MODULE, mod.module, top,
+                                           _Scope(mod)))
         for node in mod.definitions.values():
             if isinstance(node, cst.FunctionDef):
-                routines.append(walker.routine(node.name.value, RoutineKind.FUNCTION, node,
-                                               list(node.body.body), _Scope(mod)))
+                if walker.may_act(node, mod, None, None):
+                    routines.append(walker.routine(node.name.value, RoutineKind.FUNCTION,
+                                                   node, list(node.body.body), _Scope(mod)))
             elif isinstance(node, cst.ClassDef):
                 routines.extend(_class_routines(walker, node, mod))
     except RecursionError:
@@ -902,6 +981,9 @@ def _class_routines(walker: _Walker, cls: cst.ClassDef, mod: PythonModule) -> It
         self_name = params[0].name.value if params and not (
             decorators & {"staticmethod", "classmethod"}) else None
         name = stmt.name.value
+        if not walker.may_act(stmt, mod, cls if self_name else None, mod) and not (
+                name == "__init__" and containers):
+            continue  # opaque calls at most: dropped by ``build_graphs``
         scope = _Scope(mod, cls, mod, self_name, recording=name == "train_step" and any(
             n.startswith("keras.") for n in walker.base_names(cls, mod)))
         routine = walker.routine(f"{cls.name.value}.{name}", kind, stmt, list(stmt.body.body),
@@ -912,6 +994,31 @@ def _class_routines(walker: _Walker, cls: cst.ClassDef, mod: PythonModule) -> It
         yield routine
     if containers:  # no __init__: the containers are set elsewhere in the class
         yield Routine(f"{cls.name.value}", kind, mod.location(cls), containers)
+
+
+def _after_docstring(func: cst.FunctionDef, mod: PythonModule, first: int) -> int:
+    """The first line of ``func`` after its docstring (whose examples often call
+    ``model.eval()``), else ``first``."""
+    body = func.body.body
+    if isinstance(func.body, cst.IndentedBlock) and body and isinstance(
+            body[0], cst.SimpleStatementLine) and len(body[0].body) == 1 and isinstance(
+            body[0].body[0], cst.Expr) and isinstance(
+            body[0].body[0].value, (cst.SimpleString, cst.ConcatenatedString)):
+        span = mod.statement_span(body[0])
+        if span is not None:
+            return span[2] + 1
+    return first
+
+
+def _statements_text(mod: PythonModule, body: Iterable[cst.CSTNode]) -> str:
+    """The source lines of top-level statements (all of the file if one is not found)."""
+    parts = []
+    for stmt in body:
+        span = mod.statement_span(stmt)
+        if span is None:
+            return mod.text
+        parts.append("\n".join(mod.lines[span[0] - 1:span[2]]))
+    return "\n".join(parts)
 
 
 def walker_name(node: cst.BaseExpression) -> str:
