@@ -17,11 +17,11 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from layerlint import __version__
-from layerlint.fix import Edit, Fix
+from layerlint.fix import Edit, Fix, TextEdit
 from layerlint.frontends import InputError, Project
 from layerlint.ir import Location
 from layerlint.rule import Finding, Related, Rule, Severity
@@ -113,8 +113,10 @@ class ResultCache:
                     return None
             findings = [_finding(item) for item in entry["findings"]]
             marks = entry.get("fixable")
+            if not fixable:  # fixes are only offered verified (engine.check_paths)
+                return [replace(f, fix=None) if f.fix else f for f in findings], None
             if marks is None:
-                return None if fixable else (findings, None)
+                return None
             if len(marks) != len(findings) or not all(m in (None, True, False) for m in marks):
                 return None
             return findings, marks
@@ -169,7 +171,8 @@ def _fix(data: dict | None) -> Fix | None:
         return None
     return Fix(**{**data, "edit": Edit(data["edit"]), "target": _location(data["target"]),
                   "anchor": _location(data["anchor"]) if data["anchor"] else None,
-                  "companion": _fix(data["companion"])})
+                  "companion": _fix(data["companion"]),
+                  "edits": tuple(TextEdit(**edit) for edit in data["edits"])})
 
 
 def _finding(data: dict) -> Finding:

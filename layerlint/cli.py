@@ -106,7 +106,7 @@ def check(paths: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, .
         config=config_path, isolated=isolated, force_exclude=force_exclude,
         report_unused_suppressions=report_unused_suppressions, baseline=baseline,
         fix=fix, unsafe_fixes=unsafe_fixes, diff=diff,
-        count_fixable=output_format == "text" or diff,
+        count_fixable=output_format != "github",  # the others show fixes
         cache=not no_cache, cache_dir=cache_dir, jobs=jobs or _cores(),
     )
     try:

@@ -10,13 +10,15 @@ import signal
 import stat
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layerlint.config import DEFAULT_EXCLUDE
+from layerlint.fix import Fix
 from layerlint.frontends import SUFFIXES, InputError, OverBudget, Project, load_graphs
 from layerlint.ir import LayerGraph, Location
 from layerlint.registry import diagnostic
@@ -38,7 +40,7 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     files_checked: int = 0
     internal_errors: list[str] = field(default_factory=list)
-    # findings whose fix a fix run would apply -> the fix is safe (with ``fixable``)
+    # findings with a verified fix -> the fix is safe (with ``fixable``)
     fixable: dict[Finding, bool] = field(default_factory=dict)
     # LL002 findings that report a crash (also in ``findings``): shown whatever the
     # selection, suppressions or baseline say, so that a crash never reads as a pass
@@ -168,7 +170,8 @@ def check_paths(paths: Sequence[Path], rules: Sequence[type[Rule]],
                 fixable: bool = False,
                 enabled: Mapping[Path, frozenset[str]] | None = None) -> CheckResult:
     """Lint the files under ``paths``; ``jobs`` > 1 checks them in worker processes;
-    ``fixable``: also find which fixes would apply (``CheckResult.fixable``);
+    ``fixable``: verify the findings' fixes (see ``_verify_fixes``; ``CheckResult.fixable``),
+    else the findings carry no fix;
     ``enabled``: the codes each file runs (per-file-ignores), else all of ``rules``.
 
     Each worker has its own ``Project`` over all the run's files, so imports resolve as
@@ -393,7 +396,8 @@ def _cpu_budget(seconds: float) -> Iterator[None]:
 
 def _check_file(file: Path, project: Project, rules: list[Rule], selected: frozenset[str],
                 fixable: bool) -> _Outcome:
-    """Check one file with the rules of ``selected`` (the codes enabled for it)."""
+    """Check one file with the rules of ``selected`` (the codes enabled for it); with
+    ``fixable``, verify the findings' fixes (``_verify_fixes``), else drop them."""
     rules = [rule for rule in rules if rule.code in selected]
     project.dependencies = set()
     project.skipped = []
@@ -410,36 +414,41 @@ def _check_file(file: Path, project: Project, rules: list[Rule], selected: froze
     if note is None:
         try:
             with _cpu_budget(FILE_CPU_BUDGET_S):
-                return _analyse(file, project, rules, selected, fixable)
+                findings, errors, dependencies = _analyse(file, project, rules, selected)
         except _OutOfTime:
             note = (f"not analysed: stopped after {FILE_CPU_BUDGET_S:g} s of CPU time, "
                     f"layerlint's budget for one file")
+        else:
+            findings = _verify_fixes(file, findings, project, rules) if fixable else [
+                replace(f, fix=None) if f.fix is not None else f for f in findings]
+            marks = [f.fix.safe if f.fix else None for f in findings] if fixable else None
+            return findings, errors, dependencies, marks
     over = [_diagnostic(INCOMPLETE, file, note)] if INCOMPLETE in selected else []
     return over, [], sorted(project.dependencies), [None] * len(over)
 
 
-def _analyse(file: Path, project: Project, rules: list[Rule], selected: frozenset[str],
-             fixable: bool) -> _Outcome:
+def _analyse(file: Path, project: Project, rules: list[Rule], selected: frozenset[str]
+             ) -> tuple[list[Finding], list[tuple[str, Finding]], list[Path]]:
     errors: list[tuple[str, Finding]] = []
     try:
         graphs = load_graphs(file, project)
     except OverBudget as error:
         over = [_diagnostic(INCOMPLETE, file, error.message, error.line, error.column,
                             error.cell)] if INCOMPLETE in selected else []
-        return over, errors, sorted(project.dependencies), [None] * len(over)
+        return over, errors, sorted(project.dependencies)
     except InputError as error:
         unread = [_diagnostic(PARSE_ERROR, file, error.message, error.line, error.column,
                               error.cell)] if PARSE_ERROR in selected else []
-        return unread, errors, sorted(project.dependencies), [None] * len(unread)
+        return unread, errors, sorted(project.dependencies)
     except OSError as error:  # unreadable (permissions, vanished, I/O error): LL001
         unread = [_diagnostic(PARSE_ERROR, file, f"cannot read file: "
                               f"{error.strerror or type(error).__name__}")
                   ] if PARSE_ERROR in selected else []
-        return unread, errors, [], [None] * len(unread)
+        return unread, errors, []
     except Exception as error:  # noqa: BLE001 - one bad input never stops the run
         errors.append((f"{display_path(file)}: frontend crashed: {error!r}",
                        crash_diagnostic(file, "the frontend", error)))
-        return [], errors, [], None
+        return [], errors, []
     findings: list[Finding] = [
         _diagnostic(PARSE_ERROR, file, part.message, part.line, part.column, part.cell)
         for part in project.skipped if PARSE_ERROR in selected]
@@ -454,40 +463,100 @@ def _analyse(file: Path, project: Project, rules: list[Rule], selected: frozense
                     f"{graph.path}: rule {rule.code} crashed on {graph.name}: {error!r}",
                     crash_diagnostic(graph.path, f"rule {rule.code} on `{graph.name}`",
                                      error)))
-    marks = _fixability(findings, project) if fixable else None
-    return findings, errors, sorted(project.dependencies), marks
+    return findings, errors, sorted(project.dependencies)
 
 
-def _fixability(findings: list[Finding], project: Project) -> list[bool | None]:
-    """For each finding, whether a fix run would apply its fix (checked alone, as over
-    a fix run's passes): the fix's safety, or None. A dry run on the frontend's parse,
-    so that marking fixable findings costs no second parse."""
-    marks: list[bool | None] = [None] * len(findings)
-    groups: dict[str, list[int]] = {}
-    for index, finding in enumerate(findings):
-        if finding.fix is not None and finding.location.path.endswith(".py"):
-            groups.setdefault(finding.location.path, []).append(index)
-    if not groups:
-        return marks  # and LibCST stays unimported (an ONNX-only run)
+def _verify_fixes(file: Path, findings: list[Finding], project: Project,
+                  rules: list[Rule]) -> list[Finding]:
+    """The findings, each with its fix verified (carrying its edits) or none: a fix is
+    offered only if, applied alone, its result parses and re-linting it no longer
+    reports the finding nor any new finding of its rule. This is the one place that
+    decides what is fixable: ``[*]``, ``--fix``, ``--diff``, JSON and SARIF follow it.
+    Verification has its own CPU budget: a fix not verified in time is not offered."""
+    verified: dict[int, Fix] = {}
+    if any(f.fix is not None for f in findings):
+        try:
+            with _cpu_budget(FILE_CPU_BUDGET_S):
+                _verify(file, findings, project, {rule.code: rule for rule in rules},
+                        verified)
+        except _OutOfTime:
+            pass
+    return [replace(f, fix=verified.get(i)) if f.fix is not None else f
+            for i, f in enumerate(findings)]
+
+
+def _verify(file: Path, findings: list[Finding], project: Project, rules: dict[str, Rule],
+            verified: dict[int, Fix]) -> None:
+    from layerlint.fix import text_edits
     from layerlint.frontends.python.source import PythonModule
     from layerlint.frontends.source_fixer import plan
 
-    for display, indices in groups.items():
-        path = Path(display)
+    tried: dict[tuple, bool] = {}  # (finding, fixed text) -> whether it resolves
+    for index, finding in enumerate(findings):
+        fix = finding.fix
+        if fix is None:
+            continue
+        target = fix.target
+        if target.node is not None or target.cell is not None \
+                or not target.path.endswith(".py") or target.path != finding.location.path \
+                or finding.code not in rules:
+            continue  # only Python source is fixed (never a notebook or an ONNX graph)
+        path = Path(target.path)
         parsed = project.modules.get(path.resolve())
         module = parsed if isinstance(parsed, PythonModule) else None
         try:
-            fixes = plan(path, b"" if module else project.read_bytes(path),
-                         [findings[i] for i in indices], display, each_alone=True,
+            fixed = plan(path, b"" if module else project.read_bytes(path), [finding],
+                         target.path,
                          parsed=module)
-        except Exception:  # noqa: BLE001 - only marks for the text output; --fix reports it
+        except Exception:  # noqa: BLE001 - a fix that cannot be planned is not offered
             continue
-        applied = {id(finding) for finding in fixes.applied}
-        for index in indices:
-            fix = findings[index].fix
-            if id(findings[index]) in applied and fix is not None:
-                marks[index] = fix.safe
-    return marks
+        if not fixed.applied or not fixed.changed:
+            continue
+        key = (finding.code, finding.location, fixed.fixed)
+        if key not in tried:
+            tried[key] = _resolves(file, finding, fixed.original, fixed.fixed, project,
+                                   rules[finding.code], findings)
+        if tried[key]:
+            verified[index] = fix.verified(text_edits(fixed.original, fixed.fixed))
+
+
+def _resolves(file: Path, finding: Finding, original: str, fixed: str, project: Project,
+              rule: Rule, before: list[Finding]) -> bool:
+    """Whether re-linting ``file`` with the finding's file changed to ``fixed`` reports
+    the rule's findings there without this one and without a new one. Findings are
+    matched by the code they point at (positions move when lines move)."""
+    from layerlint.frontends.python.source import parse_python
+    from layerlint.pytext import detect_encoding
+
+    path = finding.location.path
+    trial = Project(project.files, display=project.display, contents=project.contents)
+    try:
+        encoding = detect_encoding(fixed.encode("utf-8", "replace"))
+        parse_python(Path(path), trial, fixed.encode(encoding, "replace"))
+        after = [f for graph in load_graphs(file, trial) for f in rule.check(graph)]
+    except Exception:  # noqa: BLE001 - a fix whose result cannot be linted is not offered
+        return False
+    old = _spans(before, rule.code, path, original)
+    old[_span(original, finding.location)] -= 1
+    new = _spans(after, rule.code, path, fixed)
+    return all(count <= old[span] for span, count in new.items())
+
+
+def _spans(findings: list[Finding], code: str, path: str, text: str) -> Counter[str]:
+    """How many findings of ``code`` in ``path`` point at each piece of code."""
+    locations = {f.location for f in findings if f.code == code and f.location.path == path}
+    return Counter(_span(text, location) for location in locations)
+
+
+def _span(text: str, location: Location) -> str:
+    lines = text.splitlines()
+    if not 0 < location.line <= len(lines):
+        return ""
+    if location.end_line is None or location.end_column is None:
+        return lines[location.line - 1].strip()
+    piece = "\n".join(lines[location.line - 1:location.end_line])
+    cut = len(piece) - len(lines[location.end_line - 1]) + location.end_column - 1
+    return piece[location.column - 1:cut]
 
 
 def _dedupe(findings: list[Finding], run_paths: set[str]) -> list[Finding]:

@@ -3,16 +3,26 @@
 A rule attaches a ``Fix`` to its finding; ``layerlint.frontends.source_fixer`` turns it
 into a LibCST edit of the source, and refuses (leaving the file alone) when the
 source is not in a shape it can edit exactly: a fix is never a guess.
+
+A rule's fix is an intent. The engine offers it only once it is verified
+(``layerlint.engine``): applied alone, the result parses and re-linting it no longer
+reports the finding nor any new finding of that rule. A verified fix carries its
+``edits``, the text replacements that apply it; the findings of ``lint`` and of
+``check_paths(fixable=True)`` carry only verified fixes.
 """
 
 from __future__ import annotations
 
+import bisect
+import difflib
 import enum
-from dataclasses import dataclass
+import os
+import re
+from dataclasses import dataclass, replace
 
 from layerlint.ir import Layer, Location
 
-__all__ = ["Edit", "Fix"]
+__all__ = ["Edit", "Fix", "TextEdit", "text_edits"]
 
 
 class Edit(str, enum.Enum):
@@ -29,6 +39,19 @@ class Edit(str, enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class TextEdit:
+    """Replace the text from (line, column) up to, not including, (end_line, end_column)
+    by ``content``. Lines and columns are 1-based, columns count characters (code
+    points), as in findings."""
+
+    content: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True, slots=True)
 class Fix:
     edit: Edit
     description: str
@@ -40,6 +63,9 @@ class Fix:
     value: bool | int | float | str | None = None
     # a second edit that must be applied together with this one, in the same file
     companion: Fix | None = None
+    # the text replacements that apply the fix (all of them, companion included), once
+    # the engine has verified it; () for a rule's unverified intent
+    edits: tuple[TextEdit, ...] = ()
 
     # -- intents: what a rule asks for, spelled per framework here ----------------------
     @classmethod
@@ -144,9 +170,60 @@ class Fix:
                    other.safe, self.target, self.op, self.anchor, self.argument, self.value,
                    other)
 
+    def verified(self, edits: tuple[TextEdit, ...]) -> Fix:
+        return replace(self, edits=edits)
+
     def to_dict(self) -> dict:
-        return {"edit": self.edit.value, "description": self.description,
-                "applicability": "safe" if self.safe else "unsafe"}
+        """As ruff's JSON: applicability, message and the edits (1-based rows and
+        columns, the end exclusive)."""
+        return {"applicability": "safe" if self.safe else "unsafe",
+                "message": self.description,
+                "edits": [{"content": e.content,
+                           "location": {"row": e.line, "column": e.column},
+                           "end_location": {"row": e.end_line, "column": e.end_column}}
+                          for e in self.edits]}
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _positions(text: str) -> list[int]:
+    """The offset where each line starts (line breaks as Python reads them)."""
+    return [0, *(m.end() for m in _LINE_BREAK.finditer(text))]
+
+
+def text_edits(original: str, fixed: str) -> tuple[TextEdit, ...]:
+    """The replacements that turn ``original`` into ``fixed``: one per changed run of
+    lines, trimmed to the characters that differ."""
+    old_starts, new_starts = _positions(original), _positions(fixed)
+    matcher = difflib.SequenceMatcher(None, _lines(original, old_starts),
+                                      _lines(fixed, new_starts), autojunk=False)
+    edits = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        start, end = _offset(original, old_starts, i1), _offset(original, old_starts, i2)
+        old = original[start:end]
+        new = fixed[_offset(fixed, new_starts, j1):_offset(fixed, new_starts, j2)]
+        prefix = len(os.path.commonprefix([old, new]))
+        suffix = len(os.path.commonprefix([old[prefix:][::-1], new[prefix:][::-1]]))
+        edits.append(TextEdit(new[prefix:len(new) - suffix],
+                              *_point(old_starts, start + prefix),
+                              *_point(old_starts, end - suffix)))
+    return tuple(edits)
+
+
+def _lines(text: str, starts: list[int]) -> list[str]:
+    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)])]
+
+
+def _offset(text: str, starts: list[int], line: int) -> int:
+    return starts[line] if line < len(starts) else len(text)
+
+
+def _point(starts: list[int], offset: int) -> tuple[int, int]:
+    line = bisect.bisect_right(starts, offset)
+    return line, offset - starts[line - 1] + 1
 
 
 def _in_source(layer: Layer) -> bool:

@@ -46,7 +46,9 @@ class LintOptions:
     fix: bool = False
     unsafe_fixes: bool = False
     diff: bool = False
-    count_fixable: bool = True  # a dry run of the fixes, for the text summary and [*] marks
+    # verify the fixes (engine.check_paths): findings carry only fixes that re-linting
+    # showed to resolve them; without it (and without fix or diff) they carry none
+    count_fixable: bool = True
     cache: bool = False  # reuse results of earlier runs (layerlint.cache)
     cache_dir: Path | None = None  # default: `cache-dir` in the configuration, else
     # .layerlint_cache in the working directory
@@ -167,7 +169,7 @@ def _lint_pass(paths: Sequence[Path], options: LintOptions, result: LintResult
     rules = [rule for rule in all_rules() if rule.code in enabled]
     # each file runs only the rules enabled for it (its settings, per-file-ignores)
     engine = check_paths(files, rules, cache=_cache(options, resolver, rules), jobs=options.jobs,
-                         fixable=options.count_fixable,
+                         fixable=options.count_fixable or fixing,
                          enabled={f: settings[display_path(f)].codes_for(f) for f in files})
     result.files_checked = engine.files_checked
     result.internal_errors.extend(engine.internal_errors)

@@ -4,8 +4,11 @@
 related: [{path, line, column, message}], node, cell, fix``
 
 ``cell`` is the notebook code cell (1-based) for ``.ipynb`` files, else null; ``line``
-is then the line within that cell. ``fix`` is null, or ``{edit, description,
-applicability}`` (``safe``/``unsafe``) when the rule offers a fix.
+is then the line within that cell. ``fix`` is null unless a verified fix can be applied
+(see ``layerlint.fix``; never on a notebook or ONNX finding), then, as ruff's JSON:
+``{applicability: "safe"|"unsafe", message, edits: [{content, location: {row, column},
+end_location: {row, column}}]}``, each edit replacing the text from ``location`` up to,
+not including, ``end_location`` (1-based, columns in characters).
 """
 
 from __future__ import annotations

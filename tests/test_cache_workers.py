@@ -61,7 +61,7 @@ USER = NET.replace("blocks import make_norm", "block import Block").replace(
 
 
 def _cold():
-    return check_paths([FIXTURES], RULES)
+    return check_paths([FIXTURES], RULES, fixable=True)
 
 
 @pytest.fixture(scope="module")
@@ -80,16 +80,17 @@ def _no_frontend(monkeypatch):
 
 
 def test_workers_give_the_findings_of_one_process(cold):
-    result = check_paths([FIXTURES], RULES, jobs=2)
+    result = check_paths([FIXTURES], RULES, jobs=2, fixable=True)
     assert result.findings == cold
     assert result.files_checked == _cold().files_checked
 
 
 def test_warm_run_reads_every_result_from_the_cache(tmp_path, monkeypatch, cold):
-    first = check_paths([FIXTURES], RULES, cache=ResultCache(tmp_path, RULES), jobs=2)
+    first = check_paths([FIXTURES], RULES, cache=ResultCache(tmp_path, RULES), jobs=2,
+                        fixable=True)
     assert first.findings == cold
     _no_frontend(monkeypatch)
-    second = check_paths([FIXTURES], RULES, cache=ResultCache(tmp_path, RULES))
+    second = check_paths([FIXTURES], RULES, cache=ResultCache(tmp_path, RULES), fixable=True)
     assert second.findings == cold
 
 
@@ -165,12 +166,12 @@ GARBAGE = (b"", b'{"digest": ', b"\x00\xff" * 50, b"[1, 2]",
 
 
 def test_corrupt_entries_are_misses_and_are_rewritten(tmp_path, cold):
-    check_paths([FIXTURES], RULES, cache=ResultCache(tmp_path, RULES))
+    check_paths([FIXTURES], RULES, cache=ResultCache(tmp_path, RULES), fixable=True)
     entries = sorted(tmp_path.glob("*/*.json"))
     assert len(entries) == _cold().files_checked
     for number, entry in enumerate(entries):
         entry.write_bytes(GARBAGE[number % len(GARBAGE)])
-    again = check_paths([FIXTURES], RULES, cache=ResultCache(tmp_path, RULES))
+    again = check_paths([FIXTURES], RULES, cache=ResultCache(tmp_path, RULES), fixable=True)
     assert again.findings == cold and not again.internal_errors
     assert all(isinstance(json.loads(entry.read_bytes())["findings"], list)
                for entry in entries)
@@ -280,5 +281,5 @@ def test_a_worker_that_dies_leaves_its_files_to_the_main_process(monkeypatch, co
         return real(file, *args)
 
     monkeypatch.setattr(engine, "_check_file", die_in_a_worker)
-    result = check_paths([FIXTURES], RULES, jobs=2)
+    result = check_paths([FIXTURES], RULES, jobs=2, fixable=True)
     assert result.findings == cold and not result.internal_errors

@@ -13,8 +13,11 @@ import pytest
 from click.testing import CliRunner
 from fake_rules import use_fake_rules
 
-from layerlint import engine, linter
+from layerlint import engine, linter, registry
 from layerlint.cli import cli
+from layerlint.fix import Fix
+from layerlint.ir import Kind
+from layerlint.rule import Rule
 
 SOURCE = textwrap.dedent("""\
     from tensorflow import keras
@@ -58,9 +61,7 @@ def test_fixable_reported_and_json_fix_field(project):
     assert [line.startswith("model.py:7:") for line in result.stdout.splitlines()
             if "[*]" in line] == [True]  # only the safe fix is marked
     findings = json.loads(_check("--format", "json").stdout)
-    assert findings[0]["fix"] == {"edit": "move-after", "applicability": "safe",
-                                  "description": "move `Dropout(0.3)` after "
-                                                 "`BatchNormalization()`"}
+    assert [f["fix"]["applicability"] for f in findings] == ["safe", "unsafe"]
     assert project.read_text() == SOURCE
 
 
@@ -107,7 +108,8 @@ def test_baselined_findings_are_not_counted_as_fixable(project):
 def test_fix_applies_safe_fixes_only_and_relints(project):
     result = _check("--format", "json", "--fix")
     assert _codes(result) == ["LL903", "LL902"]  # the move is done; what is left
-    assert "Fixed 1 problem." in result.stderr
+    assert "Fixed 1 problem (2 hidden fixes can be enabled with --unsafe-fixes)." in (
+        result.stderr)
     assert project.read_text() == SOURCE.replace(
         "    layers.Dropout(0.3),  # regularise\n    layers.BatchNormalization(),\n",
         "    layers.BatchNormalization(),\n    layers.Dropout(0.3),  # regularise\n")
@@ -154,3 +156,71 @@ def test_file_changed_during_the_run_is_not_overwritten(project, monkeypatch):
     result = _check("--fix", "--unsafe-fixes")
     assert "changed during the run" in result.stderr
     assert project.read_text() == SOURCE + "# edited meanwhile\n"
+
+
+class _RenameDropout(Rule):
+    """A fix that changes the code but leaves the finding: never offered."""
+
+    code, name, message = "LL904", "test-no-resolve", "dropout"
+
+    def check(self, graph):
+        for dropout in graph.of_kind(Kind.DROPOUT):
+            yield self.report(dropout, autofix=Fix.set_argument(dropout, "rate", 0.1,
+                                                                safe=True))
+
+
+class _BatchnormAfterDropout(Rule):
+    """A fix that resolves its finding by making another one: never offered."""
+
+    code, name, message = "LL905", "test-new-finding", "batchnorm after a dropout"
+
+    def check(self, graph):
+        for bn in graph.of_kind(Kind.BATCHNORM):
+            before = graph.predecessors(bn)
+            if before and before[0].kind is Kind.DROPOUT:
+                yield self.report(bn, autofix=Fix.move_after(before[0], bn, safe=True))
+
+
+@pytest.mark.parametrize(("rule", "tail"), [
+    (_RenameDropout, ""),
+    (_BatchnormAfterDropout, "    layers.BatchNormalization(epsilon=0.01),\n"),
+])
+def test_a_fix_is_offered_only_if_relinting_its_result_resolves_the_finding(
+        tmp_path, monkeypatch, rule, tail):
+    monkeypatch.setattr(linter, "all_rules", lambda: (rule,))
+    monkeypatch.setattr(registry, "all_rules", lambda: (rule,))
+    monkeypatch.chdir(tmp_path)
+    source = ("from tensorflow import keras\nfrom tensorflow.keras import layers\n\n"
+              "model = keras.Sequential([\n    keras.Input((32,)),\n"
+              "    layers.Dropout(0.3),\n    layers.BatchNormalization(),\n" + tail + "])\n")
+    (tmp_path / "model.py").write_text(source)
+    findings = json.loads(_check("--format", "json").stdout)
+    assert findings and all(f["fix"] is None for f in findings)
+    assert "[*]" not in _check().stdout
+    result = _check("--fix")
+    assert "Fixed" not in result.stderr
+    assert (tmp_path / "model.py").read_text() == source
+
+
+def _apply(text: str, edits: list[dict]) -> str:
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(point: dict) -> int:
+        return starts[point["row"] - 1] + point["column"] - 1
+
+    for edit in sorted(edits, key=lambda e: offset(e["location"]), reverse=True):
+        text = (text[:offset(edit["location"])] + edit["content"]
+                + text[offset(edit["end_location"]):])
+    return text
+
+
+def test_json_fix_holds_the_edits_that_fix_applies(project, tmp_path):
+    finding = json.loads(_check("--format", "json", "--unsafe-fixes").stdout)[0]
+    assert finding["fix"]["applicability"] == "safe"
+    assert finding["fix"]["message"] == "move `Dropout(0.3)` after `BatchNormalization()`"
+    patched = _apply(SOURCE, finding["fix"]["edits"])
+    _check("--fix")  # applies exactly this safe fix
+    assert patched == project.read_text() != SOURCE

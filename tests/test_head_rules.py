@@ -137,7 +137,7 @@ def test_ll204_keras_fix_sets_from_logits_only_on_a_loss_object(tmp_path):
         b = keras.Sequential([keras.Input(shape=(8,)), layers.Dense(1)])
         b.compile(optimizer="adam", loss="binary_crossentropy")
     """))
-    findings = check_paths([path], select_rules(["LL204"])).findings
+    findings = check_paths([path], select_rules(["LL204"]), fixable=True).findings
     assert [(f.location.line, f.fix is not None) for f in findings] == [(5, True), (7, False)]
     assert "Keras clips and renormalises" in findings[0].message
     assert "`Dense(1)`" in findings[1].message
@@ -150,7 +150,7 @@ def test_ll204_keras_fix_sets_from_logits_only_on_a_loss_object(tmp_path):
 def test_ll204_torch_nll_on_logits_names_the_layer_in_the_other_file(monkeypatch):
     monkeypatch.chdir(FIXTURES / "torch")
     findings = [f for f in check_paths([Path("heads_project")],
-                                       select_rules(["LL204"])).findings]
+                                       select_rules(["LL204"]), fixable=True).findings]
     (finding,) = findings
     assert finding.message.startswith(
         "`criterion` expects log-probabilities but its input is the logits of "

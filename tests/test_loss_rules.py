@@ -358,7 +358,7 @@ def test_ll203_fix_not_offered_when_unsafe_to_edit(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # the loss is in another file than the sigmoid
     findings = check_paths([FIXTURES / "torch" / "train_project"],
-                           select_rules(["LL203"])).findings
+                           select_rules(["LL203"]), fixable=True).findings
     assert len(findings) == 1 and findings[0].fix is None
     # the same BCELoss also takes an input without the sigmoid (renaming it breaks that)
     findings = lint(tmp_path, HEADER + textwrap.dedent("""
@@ -373,7 +373,7 @@ def test_ll203_fix_not_offered_when_unsafe_to_edit(tmp_path, monkeypatch):
 def lint(folder: Path, code: str) -> list:
     path = folder / "script.py"
     path.write_text(code)
-    return check_paths([path], select_rules(["LL203"])).findings
+    return check_paths([path], select_rules(["LL203"]), fixable=True).findings
 
 
 def test_trainer_class_holding_model_and_loss(lint):

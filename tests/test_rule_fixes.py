@@ -140,6 +140,88 @@ def test_no_fix_outside_a_literal_sequential(write, tmp_path):
     result, found = _check("--fix", "--unsafe-fixes")
     assert found == [("LL101", 7), ("LL106", 15)]
     assert (tmp_path / "model.py").read_text() == source
-    assert "not an element of a literal Sequential" in result.stderr
+    assert "Fixed" not in result.stderr
+    assert [f["fix"] for f in json.loads(result.stdout)] == [None, None]
     text = CliRunner().invoke(cli, ["check", "model.py"]).stdout
     assert "[*]" not in text and "fixable" not in text
+
+
+LOOP_BLOCK = """\
+    import torch.nn as nn
+
+
+    def block(c):
+        return nn.Sequential(
+            nn.Linear(c, c, bias=False),
+            nn.BatchNorm1d(c),
+            nn.ReLU(),
+            nn.Dropout(0.5),  # regularise
+        )
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers = []
+            for _ in range(3):
+                layers.append(block(8))
+            self.body = nn.Sequential(*layers)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.head(self.body(x))
+"""
+
+
+def test_a_fix_that_would_not_resolve_the_finding_is_not_offered(write, tmp_path):
+    """The dropout of a block built in a loop reaches the next block's batchnorm
+    wherever it sits in its block: moving it before the ReLU changed the function and
+    resolved nothing, yet said "Fixed 1 problem"."""
+    source = write(LOOP_BLOCK)
+    result, found = _check("--unsafe-fixes")
+    assert found == [("LL101", 9)]
+    assert json.loads(result.stdout)[0]["fix"] is None
+    text = CliRunner().invoke(cli, ["check", "--unsafe-fixes", "model.py"])
+    assert "[*]" not in text.stdout and "fixable" not in text.stdout
+    diff = CliRunner().invoke(cli, ["check", "--diff", "--unsafe-fixes", "model.py"])
+    assert diff.stdout == "" and "No fixes available." in diff.stderr
+    fixed = CliRunner().invoke(cli, ["check", "--fix", "--unsafe-fixes", "model.py"])
+    assert "Fixed" not in fixed.stderr and fixed.exit_code == 1
+    assert (tmp_path / "model.py").read_text() == source
+
+
+def test_repeated_ll101_fixes_do_not_stack_dropouts(write, tmp_path):
+    """Each dropout before the batchnorm used to be moved after it in turn, until
+    three dropouts sat in a row before the ReLU."""
+    source = write("""\
+        import torch.nn as nn
+
+        mlp = nn.Sequential(
+            nn.Dropout(0.1),
+            nn.Linear(32, 64),
+            nn.Dropout(0.2),
+            nn.BatchNorm1d(64),
+            nn.ReLU(),
+            nn.Linear(64, 10),
+        )
+        head = nn.Sequential(
+            nn.Linear(64, 64),
+            nn.Dropout(0.3),
+            nn.BatchNorm1d(64),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(64, 10),
+        )
+    """)
+    result, found = _check("--fix", "--unsafe-fixes")
+    fixed = (tmp_path / "model.py").read_text()
+    # one dropout moved after the batchnorm; the other is reported, not stacked on it;
+    # in `head` a dropout already follows the batchnorm: no fix
+    assert fixed == source.replace(
+        "    nn.Dropout(0.1),\n    nn.Linear(32, 64),\n    nn.Dropout(0.2),\n"
+        "    nn.BatchNorm1d(64),\n",
+        "    nn.Linear(32, 64),\n    nn.Dropout(0.2),\n    nn.BatchNorm1d(64),\n"
+        "    nn.Dropout(0.1),\n")
+    assert found == [("LL101", 5), ("LL101", 13)]
+    assert [f["fix"] for f in json.loads(result.stdout) if f["code"] == "LL101"] == [None, None]
+    assert "Fixed 1 problem." in result.stderr

@@ -161,3 +161,41 @@ def test_unknown_signature_refuses_when_positional():
     assert "may be passed by position" in first.refused[0][1]
     second = _plan(source, _set(source, "Custom(bias=True)", "mylib.Custom"))
     assert second.fixed.endswith("d = Custom(bias=False)\n")
+
+
+@pytest.mark.parametrize("closing", [",  # bn\n)", "  # bn\n)"])
+def test_moving_to_the_end_keeps_each_comment_with_its_layer(closing):
+    """The last element's trailing comment used to stay on the last line, now the
+    moved layer's; with or without a trailing comma."""
+    source = ("import torch.nn as nn\nnet = nn.Sequential(\n    nn.Linear(4, 4),  # lin\n"
+              "    nn.Dropout(0.5),  # drop\n    nn.BatchNorm1d(4)" + closing + "\n")
+    result = _plan(source, Fix(Edit.MOVE_AFTER, "d", False, _loc(source, "nn.Dropout(0.5)"),
+                               "torch.nn.Dropout", anchor=_loc(source, "nn.BatchNorm1d(4)")))
+    assert not result.refused
+    tail = closing.split("  # bn")[0]
+    assert result.fixed.endswith("    nn.BatchNorm1d(4),  # bn\n    nn.Dropout(0.5)" + tail
+                                 + "  # drop\n)\n")
+
+
+def test_removing_the_last_element_takes_its_comment_along():
+    source = ("import torch.nn as nn\nnet = nn.Sequential(\n    nn.ReLU(),\n"
+              "    nn.ReLU(),  # again\n)\n")
+    result = _plan(source, Fix(Edit.REMOVE, "r", False, _loc(source, "nn.ReLU()", 1),
+                               "torch.nn.ReLU"))
+    assert result.fixed.endswith("nn.Sequential(\n    nn.ReLU(),\n)\n")
+
+
+def test_a_keras_list_whose_last_comment_would_be_misplaced_is_refused():
+    source = textwrap.dedent("""\
+        from tensorflow import keras
+        from tensorflow.keras import layers
+
+        model = keras.Sequential([
+            layers.Dropout(0.3),  # drop
+            layers.BatchNormalization()  # bn
+        ])
+    """)
+    result = _plan(source, Fix(Edit.MOVE_AFTER, "d", False, _loc(source, "layers.Dropout(0.3)"),
+                               "", anchor=_loc(source, "layers.BatchNormalization()")))
+    assert [reason for _, reason in result.refused] == [
+        "the last layer's comment would stay at the end"]

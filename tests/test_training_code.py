@@ -521,7 +521,7 @@ def test_fixes_apply_and_leave_nothing(tmp_path, monkeypatch):
     assert set(fixes) == {("LL404", 9), ("LL404", 10), ("LL401", 13), ("LL401", 14),
                           ("LL406", 18), ("LL406", 20)}
     assert all(fix["applicability"] == "unsafe" for fix in fixes.values())
-    assert fixes[("LL406", 18)]["description"] == "call `requires_grad_(False)`"
+    assert fixes[("LL406", 18)]["message"] == "call `requires_grad_(False)`"
     # safe fixes only: nothing changes
     runner.invoke(cli, ["check", "--isolated", "--no-cache", "--fix", "model.py"])
     assert (tmp_path / "model.py").read_text() == FIXABLE
@@ -545,7 +545,10 @@ def test_fix_refused_where_the_mode_is_positional(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["check", "--isolated", "--no-cache", "--fix",
                                       "--unsafe-fixes", "model.py"])
     assert (tmp_path / "model.py").read_text() == source
-    assert "LL401 not fixed: `training` is passed by position" in result.output
+    assert "Fixed" not in result.output
+    listed = CliRunner().invoke(cli, ["check", "--isolated", "--no-cache", "--format",
+                                      "json", "model.py"])
+    assert [f["fix"] for f in json.loads(listed.stdout)] == [None]  # not offered
 
 
 def test_keras_calls_under_the_tape(tmp_path, monkeypatch):

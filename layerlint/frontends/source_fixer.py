@@ -172,18 +172,49 @@ class _Transformer(cst.CSTTransformer):
 
 
 def _reorder(elements: list, order: list[int | None]) -> list:
-    """Elements in a new order, each with its comma (and the comment after it); the
-    element that ends up last takes the old last one's comma (the trailing-comma style)."""
+    """Elements in a new order. The layout stays with the position (each slot keeps its
+    comma, line break and indentation; the last slot its trailing-comma style) and the
+    comment after an element stays with the element."""
     positions = [i for i in order if i is not None]
-    result = [elements[i] for i in positions]
     last = len(elements) - 1
-    if positions[-1] != last:
-        separator = result[-1].comma
-        result[-1] = result[-1].with_changes(comma=elements[last].comma)
-        if last in positions:
-            moved = positions.index(last)
-            result[moved] = result[moved].with_changes(comma=separator)
+    result = []
+    for slot, position in enumerate(positions):
+        layout = elements[slot if slot < len(positions) - 1 else last]
+        element = elements[position]
+        moved = element.with_changes(comma=layout.comma)
+        if isinstance(element, cst.Arg):
+            moved = moved.with_changes(whitespace_after_arg=layout.whitespace_after_arg)
+        result.append(_with_comment(moved, _comment(element)))
     return result
+
+
+def _trailer(element: cst.Arg | cst.BaseElement) -> cst.BaseParenthesizableWhitespace | None:
+    """The whitespace after an element that holds its trailing comment."""
+    if isinstance(element.comma, cst.Comma):
+        return element.comma.whitespace_after
+    if isinstance(element, cst.Arg):
+        return element.whitespace_after_arg
+    return None  # the last element of a list without a trailing comma: see _element
+
+
+def _comment(element: cst.Arg | cst.BaseElement) -> cst.TrailingWhitespace | None:
+    trailer = _trailer(element)
+    if isinstance(trailer, cst.ParenthesizedWhitespace) and trailer.first_line.comment:
+        return trailer.first_line
+    return None
+
+
+def _with_comment(element: cst.Arg | cst.BaseElement,
+                  comment: cst.TrailingWhitespace | None) -> cst.Arg | cst.BaseElement:
+    trailer = _trailer(element)
+    if not isinstance(trailer, cst.ParenthesizedWhitespace):
+        if comment is not None:  # the slot ends on the same line: no room for a comment
+            raise _Refused("the layer's comment would be lost")
+        return element
+    trailer = trailer.with_changes(first_line=comment or cst.TrailingWhitespace())
+    if isinstance(element.comma, cst.Comma):
+        return element.with_changes(comma=element.comma.with_changes(whitespace_after=trailer))
+    return element.with_changes(whitespace_after_arg=trailer)
 
 
 def _set_argument(call: cst.Call, name: str, value: cst.BaseExpression) -> cst.Call:
@@ -345,7 +376,19 @@ def _plan_edit(index: _Index, fix: Fix,
                 raise _Refused("the two layers are not in one literal Sequential")
             order.remove(position)
             order.insert(order.index(after) + 1, position)
+        _check_layout(container, order)
         orders[container.node] = order
+
+
+def _check_layout(container: _Container, order: list[int | None]) -> None:
+    """Refuse a new order that would lose or misplace a comment (see ``_reorder``)."""
+    node, last = container.node, len(container.values) - 1
+    if isinstance(node, cst.List) and not isinstance(container.elements[last].comma, cst.Comma) \
+            and [i for i in order if i is not None][-1] != last:
+        closing = node.rbracket.whitespace_before
+        if isinstance(closing, cst.ParenthesizedWhitespace) and closing.first_line.comment:
+            raise _Refused("the last layer's comment would stay at the end")
+    _reorder(container.elements, order)
 
 
 def _element(index: _Index, call: cst.Call) -> tuple[_Container, int]:

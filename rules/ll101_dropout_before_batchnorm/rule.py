@@ -42,6 +42,9 @@ class DropoutBeforeBatchnorm(Rule):
     Unsafe (applied with `--unsafe-fixes`): when the dropout and the last batchnorm
     it reaches are elements of one literal `nn.Sequential(...)` or
     `keras.Sequential([...])`, the fix moves the dropout right after that batchnorm.
+    No fix is offered when a dropout already follows that batchnorm (the two would
+    stack), or when the move would not resolve the finding (a block built in a loop,
+    whose dropout reaches the next block's batchnorm wherever it sits in the block).
     Moving it changes the model's training behaviour and its results, and renumbers
     the state dict keys of a torch Sequential, so old checkpoints no longer load as
     they are. Recalibrating the batchnorm statistics with dropout off after training
@@ -327,4 +330,8 @@ def _move_after_last_batchnorm(graph: LayerGraph, dropout: Layer) -> Fix | None:
     if len(last) != 1:
         return None
     anchor = next(lay for lay in reached if lay.location in last)
+    # a dropout already after that batchnorm: moving this one there would stack two
+    beyond = graph.next_layers(anchor, skip=(Kind.SHAPE, Kind.ACTIVATION, Kind.POOL))
+    if any(lay.kind is Kind.DROPOUT and lay is not dropout for lay in beyond):
+        return None
     return Fix.move(dropout, anchor, safe=False)
