@@ -59,3 +59,21 @@ def test_clean_keras_model_is_silent(path):
     assert not _expected(path)
     found, shown = _findings(path, _rules_for(set()))
     assert not found, shown
+
+
+def test_a_script_that_never_names_keras_follows_the_project_models(monkeypatch):
+    # train.py only imports the builders of models.py and compiles with string losses:
+    # it is analysed with the Keras semantics of the module it imports
+    monkeypatch.chdir(FIXTURES / "keras")
+    folder = Path("script_project")
+    files = sorted(folder.glob("*.py"))
+    expected = {(path.name, line, code) for path in files for line, code in _expected(path)}
+    assert {code for _, _, code in expected} == {"LL101", "LL204", "LL206"}
+    for paths in ([folder], [folder / "train.py", folder / "models.py"]):
+        result = check_paths(paths, _rules_for(set()))
+        assert not result.internal_errors
+        assert {(Path(f.location.path).name, f.location.line, f.code)
+                for f in result.findings} == expected
+    # checked alone, the script still reads the models it imports (from disk)
+    alone = check_paths([folder / "train.py"], _rules_for(set()))
+    assert {(f.location.line, f.code) for f in alone.findings} == {(12, "LL204")}

@@ -10,6 +10,7 @@ import ast
 import dataclasses
 import importlib
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,54 @@ def _plugins(data: bytes) -> list[str]:
     keras = b"keras" in data or (not torch and any(
         marker in data for marker in _KERAS_SNIPPET_MARKERS))
     return [name for name, wanted in ((_TORCH, torch), (_KERAS, keras)) if wanted]
+
+# ``from models import build`` / ``import models.cnn as cnn`` (the module part)
+_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([\w.]+))",
+                          re.MULTILINE)
+
+
+def _plugins_for(path: Path, data: bytes, project: Project) -> list[str]:
+    """The framework plugins for a file: its own markers, else Keras when a project
+    module it imports uses Keras. Keras is driven through methods and strings, so a
+    script need not name it (``from models import mlp; mlp().compile(loss="mse")``);
+    PyTorch code names torch wherever it builds a loss or an optimizer."""
+    found = _plugins(data)
+    if found or b"import" not in data:
+        return found
+    for match in _IMPORT_LINE.finditer(data):
+        name = (match.group(1) or match.group(2) or b"").decode("ascii", "replace")
+        if name.split(".", 1)[0] in sys.stdlib_module_names:
+            continue
+        for module in _module_files(path, name, project):
+            try:
+                if _KERAS in _plugins(project.read_bytes(module)):
+                    return [_KERAS]
+            except OSError:
+                continue
+    return []
+
+
+def _module_files(origin: Path, name: str, project: Project) -> Iterator[Path]:
+    """The project files a module name may be, read-only (``_resolve_import``'s search)."""
+    level = len(name) - len(name.lstrip("."))
+    parts = [part for part in name.lstrip(".").split(".") if part]
+    if level:
+        base = origin.parent
+        for _ in range(level - 1):
+            base = base.parent
+        bases = [base]
+    else:
+        bases = list(origin.resolve().parents)[:6]
+    if not parts:
+        return
+    relative = Path(*parts)
+    for base in bases:
+        for candidate in (base / relative.with_suffix(".py"), base / relative / "__init__.py"):
+            resolved = candidate.resolve()
+            project.depend((resolved,))
+            if resolved != origin.resolve() and project.is_project_file(resolved):
+                yield resolved
+                return
 
 # Training-code facts (LL4xx), for files of either framework.
 _TRAINING = "layerlint.frontends.python.training"
@@ -485,7 +534,7 @@ def load_graphs(path: Path, project: Project, data: bytes | None = None) -> list
             data = project.read_bytes(path)
         except FileNotFoundError:
             raise InputError("No such file or directory") from None
-    frontends = _plugins(data)
+    frontends = _plugins_for(path, data, project)
     if not frontends:
         return []
     module = parse_python(path, project, data)
