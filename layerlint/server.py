@@ -18,9 +18,7 @@ edits go to the editor, which applies them.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +46,6 @@ DEBOUNCE_S = 0.3
 _SEVERITY = {Severity.ERROR: types.DiagnosticSeverity.Error,
              Severity.WARNING: types.DiagnosticSeverity.Warning,
              Severity.INFO: types.DiagnosticSeverity.Information}
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass
@@ -58,8 +55,7 @@ class _Linted:
     version: int | None
     text: str
     path: Path
-    findings: list[Finding]
-    fixable: dict[Finding, bool]
+    findings: list[Finding]  # fixes verified on ``text``, with their edits
 
 
 class LayerlintServer(LanguageServer):
@@ -167,21 +163,21 @@ def _lint(ls: LayerlintServer, uri: str) -> _Linted | None:
     try:
         # excluded files are not linted, as `check --force-exclude` (pre-commit) does
         if Resolver().settings_for(path).is_excluded_path(path):
-            return _Linted(document.version, document.source, path, [], {})
+            return _Linted(document.version, document.source, path, [])
         result = lint_buffer(path, contents, LintOptions())
     except ConfigError as error:
         return _Linted(document.version, document.source, path,
                        [_file_diagnostic(path, MALFORMED, "configuration error, nothing "
-                                         f"checked: {error}")], {})
+                                         f"checked: {error}")])
     except Exception as error:  # noqa: BLE001 - a crash is shown, never a silent pass
         from layerlint.engine import crash_diagnostic
 
         return _Linted(document.version, document.source, path,
-                       [crash_diagnostic(path, "the server", error)], {})
+                       [crash_diagnostic(path, "the server", error)])
     for message in result.internal_errors:
         ls.window_log_message(types.LogMessageParams(types.MessageType.Error,
                                                      f"layerlint: internal error: {message}"))
-    return _Linted(document.version, document.source, path, result.findings, result.fixable)
+    return _Linted(document.version, document.source, path, result.findings)
 
 
 def _file_diagnostic(path: Path, code: str, message: str) -> Finding:
@@ -255,7 +251,7 @@ def _diagnostic(finding: Finding, linted: _Linted, uri: str, lines: list[str],
             where = _range(other.location, None, codec)
         related.append(types.DiagnosticRelatedInformation(
             location=types.Location(uri=target, range=where), message=other.message))
-    fix = finding.fix if finding in linted.fixable else None
+    fix = finding.fix
     return types.Diagnostic(
         range=_range(finding.location, lines, codec),
         message=finding.message,
@@ -327,66 +323,23 @@ def _edit(ls: LayerlintServer, linted: _Linted, uri: str,
         edits=edits)])
 
 
-def _fix_action(ls: LayerlintServer, finding: Finding, linted: _Linted, uri: str, lines: list[str],
-                codec: PositionCodec, diagnostic: types.Diagnostic) -> types.CodeAction | None:
-    """The rule's fix as computed by the fixer (``--fix``'s edit), if it applies."""
+def _fix_action(ls: LayerlintServer, finding: Finding, linted: _Linted, uri: str,
+                lines: list[str], codec: PositionCodec, diagnostic: types.Diagnostic
+                ) -> types.CodeAction | None:
+    """The rule's fix, as the engine verified it on the buffer (the edits ``--fix``
+    makes); none where it offers none."""
     fix = finding.fix
-    if fix is None or finding not in linted.fixable:
+    if fix is None or not fix.edits:
         return None
-    from layerlint.engine import display_path
-    from layerlint.frontends.source_fixer import plan
-
-    try:
-        planned = plan(linted.path, _encoded(linted.text), [finding],
-                       display_path(linted.path))
-    except ValueError:
-        return None
-    if not planned.changed or finding not in planned.applied \
-            or planned.original != linted.text:
-        return None
-    edits = _text_edits(planned.original, planned.fixed, lines, codec)
+    edits = [types.TextEdit(
+        range=types.Range(start=_position(lines, e.line - 1, e.column - 1, codec),
+                          end=_position(lines, e.end_line - 1, e.end_column - 1, codec)),
+        new_text=e.content) for e in fix.edits]
     unsafe = "" if fix.safe else " (unsafe fix)"
     return types.CodeAction(
         title=f"Fix {finding.code}: {fix.description}{unsafe}",
         kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
         is_preferred=fix.safe, edit=_edit(ls, linted, uri, edits))
-
-
-def _text_edits(original: str, fixed: str, lines: list[str],
-                codec: PositionCodec) -> list[types.TextEdit]:
-    """The changed lines of ``fixed`` as edits of ``original`` (non-overlapping, in the
-    original's positions): the rest of the buffer, and the cursor, stay put."""
-    old, new = _keep_ends(original), _keep_ends(fixed)
-    offsets = [0]
-    for line in old:
-        offsets.append(offsets[-1] + len(line))
-    edits = []
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
-        edits.append(types.TextEdit(
-            range=types.Range(start=_at(original, offsets[i1], lines, codec),
-                              end=_at(original, offsets[i2], lines, codec)),
-            new_text="".join(new[j1:j2])))
-    return edits
-
-
-def _keep_ends(text: str) -> list[str]:
-    parts, start = [], 0
-    for match in _LINE_BREAK.finditer(text):
-        parts.append(text[start:match.end()])
-        start = match.end()
-    if start < len(text):
-        parts.append(text[start:])
-    return parts
-
-
-def _at(text: str, offset: int, lines: list[str], codec: PositionCodec) -> types.Position:
-    before = text[:offset]
-    line = len(_LINE_BREAK.findall(before))
-    last_break = max(before.rfind("\n"), before.rfind("\r"))
-    return _position(lines, line, offset - last_break - 1, codec)
 
 
 def _suppress_action(ls: LayerlintServer, finding: Finding, linted: _Linted, uri: str,
