@@ -23,7 +23,7 @@ from pathlib import Path
 from layerlint import __version__
 from layerlint.fix import Edit, Fix, TextEdit
 from layerlint.frontends import InputError, Project
-from layerlint.ir import Location
+from layerlint.ir import Location, NodeRef
 from layerlint.rule import Finding, Related, Rule, Severity
 
 __all__ = ["DEFAULT_DIR", "ResultCache"]
@@ -163,7 +163,10 @@ class ResultCache:
 
 
 def _location(data: dict) -> Location:
-    return Location(**data)
+    ref = data.get("node_ref")
+    if ref is not None:
+        ref = NodeRef(ref["name"], ref["index"], tuple(tuple(s) for s in ref["subgraph"]))
+    return Location(**{**data, "node_ref": ref})
 
 
 def _fix(data: dict | None) -> Fix | None:

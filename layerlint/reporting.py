@@ -43,7 +43,7 @@ def to_dict(finding: Finding) -> dict:
              "column": r.location.column, "message": r.message}
             for r in finding.related
         ],
-        "node": loc.node,
+        "node": loc.node_ref.to_dict() if loc.node_ref is not None else None,
         "cell": loc.cell,
         "fix": finding.fix.to_dict() if finding.fix is not None else None,
     }
@@ -237,7 +237,31 @@ def _region(loc: Location) -> dict:
 
 
 def _physical(loc: Location) -> dict:
+    if loc.cell:  # lines of a cell are not lines of the .ipynb file: the whole file
+        return {"artifactLocation": _uri(loc.path)}
     return {"artifactLocation": _uri(loc.path), "region": _region(loc)}
+
+
+def _in_cell(loc: Location) -> str:
+    return f"cell {loc.cell}, line {loc.line}, column {loc.column}: " if loc.cell else ""
+
+
+def _sarif_fix(finding: Finding) -> dict:
+    """The fix's edits as SARIF replacements (regions of the file as it was read)."""
+    fix = finding.fix
+    assert fix is not None
+    unsafe = "" if fix.safe else " (unsafe fix: applied with --fix --unsafe-fixes)"
+    return {
+        "description": {"text": fix.description + unsafe},
+        "artifactChanges": [{
+            "artifactLocation": _uri(finding.location.path),
+            "replacements": [{
+                "deletedRegion": {"startLine": e.line, "startColumn": e.column,
+                                  "endLine": e.end_line, "endColumn": e.end_column},
+                "insertedContent": {"text": e.content},
+            } for e in fix.edits],
+        }],
+    }
 
 
 def first_sentence(text: str) -> str:
@@ -262,6 +286,11 @@ def render_sarif(findings: Sequence[Finding], rules: Sequence[type[Rule]],
 
     ``fingerprints`` (one per finding, the baseline's: code, path, text of the reported
     line, occurrence) become ``partialFingerprints``, so an alert survives lines moving.
+    A finding with a verified fix carries it in ``fixes``. A notebook finding points at
+    the .ipynb file (no region: cell lines are not file lines), names the cell as a
+    logical location and says cell, line and column in its message. Rules have no
+    ``helpUri``: layerlint publishes no documentation site, so a URL would point at
+    nothing; each rule's documentation is its ``help`` (text and Markdown).
     """
     from layerlint import __version__
 
@@ -284,16 +313,23 @@ def render_sarif(findings: Sequence[Finding], rules: Sequence[type[Rule]],
         result: dict = {
             "ruleId": f.code,
             "level": _SARIF_LEVEL[f.severity],
-            "message": {"text": f.message},
+            "message": {"text": _in_cell(f.location) + f.message},
             "locations": [{"physicalLocation": _physical(f.location)}],
         }
+        if f.location.cell:
+            result["locations"][0]["logicalLocations"] = [{
+                "name": f"cell {f.location.cell}",
+                "fullyQualifiedName": f"{f.location.path}:cell {f.location.cell}"}]
+        if f.fix is not None and f.fix.edits:
+            result["fixes"] = [_sarif_fix(f)]
         if fingerprints is not None:
             result["partialFingerprints"] = {"layerlintFingerprint/v1": fingerprints[number]}
         if f.code in index:
             result["ruleIndex"] = index[f.code]
         if f.related:
             result["relatedLocations"] = [
-                {"id": i, "physicalLocation": _physical(r.location), "message": {"text": r.message}}
+                {"id": i, "physicalLocation": _physical(r.location),
+                 "message": {"text": _in_cell(r.location) + r.message}}
                 for i, r in enumerate(f.related, start=1)
             ]
         props = {k: v for k, v in (("cell", f.location.cell), ("node", f.location.node)) if v}

@@ -193,3 +193,65 @@ def test_json_has_cell():
     from layerlint.reporting import to_dict
 
     assert to_dict(NOTEBOOK)["cell"] == 3 and to_dict(FINDING)["cell"] is None
+
+
+def test_sarif_notebook_results_point_at_the_cell_not_at_file_lines():
+    result = json.loads(render_sarif([NOTEBOOK], all_rules()))["runs"][0]["results"][0]
+    location = result["locations"][0]
+    assert "region" not in location["physicalLocation"]  # line 2 of cell 3 is no file line
+    assert location["logicalLocations"] == [{"name": "cell 3",
+                                             "fullyQualifiedName": "nb.ipynb:cell 3"}]
+    assert result["message"]["text"] == "cell 3, line 2, column 3: syntax error"
+
+
+def _apply(text: str, replacements: list[tuple[int, int, int, int, str]]) -> str:
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    for line, column, end_line, end_column, content in sorted(replacements, reverse=True):
+        text = (text[:starts[line - 1] + column - 1] + content
+                + text[starts[end_line - 1] + end_column - 1:])
+    return text
+
+
+def test_json_and_sarif_fixes_hold_the_edits_that_fix_writes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = ("import torch.nn as nn\n\nnet = nn.Sequential(\n    nn.Linear(4, 4),\n"
+              "    nn.Dropout(0.5),  # drop\n    nn.BatchNorm1d(4),\n    nn.ReLU(),\n)\n")
+    (tmp_path / "m.py").write_text(source)
+    check = ["check", "--no-cache", "--select", "LL101", "m.py"]
+    (finding,) = json.loads(CliRunner().invoke(cli, [*check, "--format", "json"]).stdout)
+    fix = finding["fix"]
+    assert (fix["applicability"], fix["message"]) == ("unsafe", "move `net[1]` after `net[2]`")
+    from_json = _apply(source, [(e["location"]["row"], e["location"]["column"],
+                                 e["end_location"]["row"], e["end_location"]["column"],
+                                 e["content"]) for e in fix["edits"]])
+    document = json.loads(CliRunner().invoke(cli, [*check, "--format", "sarif"]).stdout)
+    jsonschema.validate(document, SCHEMA)
+    (result,) = document["runs"][0]["results"]
+    (change,) = result["fixes"][0]["artifactChanges"]
+    assert change["artifactLocation"]["uri"] == "m.py"
+    from_sarif = _apply(source, [(r["deletedRegion"]["startLine"],
+                                  r["deletedRegion"]["startColumn"],
+                                  r["deletedRegion"]["endLine"], r["deletedRegion"]["endColumn"],
+                                  r["insertedContent"]["text"]) for r in change["replacements"]])
+    CliRunner().invoke(cli, [*check, "--fix", "--unsafe-fixes"])
+    assert from_json == from_sarif == (tmp_path / "m.py").read_text() != source
+    assert "    nn.BatchNorm1d(4),\n    nn.Dropout(0.5),  # drop\n" in from_json
+
+
+def test_json_node_is_data_and_text_keeps_the_display(monkeypatch):
+    monkeypatch.chdir(Path(__file__).parent.parent / "fixtures" / "onnx")
+    path = "control_flow_and_functions.onnxtxt"
+    findings = json.loads(CliRunner().invoke(
+        cli, ["check", "--no-cache", "--select", "ALL", "--format", "json", path]).stdout)
+    nodes = {f["code"]: f["node"] for f in findings if f["node"]}
+    assert nodes["LL101"] == {"name": "Dropout_0", "index": 0, "subgraph": [
+        {"node": "If_1", "index": 1, "attribute": "then_branch"}]}
+    assert nodes["LL103"] == {"name": "Relu_1", "index": 1, "subgraph": [
+        {"node": "LinearBlock_0", "index": 0, "attribute": None}]}
+    text = CliRunner().invoke(cli, ["check", "--no-cache", path]).stdout
+    assert "(node If_1 (#1) / then_branch / Dropout_0 (#0))" in text
+    top = json.loads(CliRunner().invoke(cli, [
+        "check", "--no-cache", "--format", "json", "cnn_train_export.onnxtxt"]).stdout)
+    assert {"name": "/conv1/Conv", "index": 0, "subgraph": None} in [f["node"] for f in top]

@@ -116,3 +116,17 @@ def test_one_broken_cell_is_reported_and_the_other_cells_are_still_checked(
     assert result.exit_code == 1, result.output
     found = [(f["code"], f["cell"], f["line"]) for f in json.loads(result.stdout)]
     assert found == [("LL001", 2, 1), ("LL101", 3, 3)]
+
+
+def test_notebook_findings_offer_no_fix(tmp_path, monkeypatch):
+    """Notebooks are never fixed: JSON `fix` was set on their findings all the same."""
+    monkeypatch.chdir(tmp_path)
+    code = ("import torch.nn as nn\nnet = nn.Sequential(\n    nn.Linear(4, 4),\n"
+            "    nn.Dropout(0.5),\n    nn.BatchNorm1d(4),\n)\n")
+    (tmp_path / "nb.ipynb").write_text(_notebook(("code", code)))
+    (tmp_path / "m.py").write_text(code)
+    run = ["check", "--no-cache", "--select", "LL101", "--unsafe-fixes", "--format", "json"]
+    (in_notebook,) = json.loads(CliRunner().invoke(cli, [*run, "nb.ipynb"]).stdout)
+    (in_source,) = json.loads(CliRunner().invoke(cli, [*run, "m.py"]).stdout)
+    assert in_notebook["cell"] == 1 and in_notebook["fix"] is None
+    assert in_source["fix"] is not None  # the same code in a .py file is fixable

@@ -607,7 +607,8 @@ def test_json_output_fills_node_and_source(tmp_path, monkeypatch):
     binary = _save(tmp_path, [node], [_value("x")], [_value("y")])
     findings = check_paths([binary], [_EveryActivation]).findings
     (row,) = json.loads(render_json(findings))
-    assert (row["path"], row["line"], row["node"]) == ("model.onnx", 1, "/head/act/Relu (#0)")
+    assert (row["path"], row["line"], row["node"]) == (
+        "model.onnx", 1, {"name": "/head/act/Relu", "index": 0, "subgraph": None})
     assert row["message"] == "activation `head.act`"
     assert [(r["path"], r["line"]) for r in row["related"]] == [("/src/net.py", 7)]
     assert "(node /head/act/Relu (#0))" in render_text(findings, 1)

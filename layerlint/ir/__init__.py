@@ -10,11 +10,19 @@ from layerlint.ir.attrs import (
     Weighted,
 )
 from layerlint.ir.code import Act, Event, Loop, Routine, RoutineKind, Tri
-from layerlint.ir.graph import GraphBuilder, Hidden, Layer, LayerGraph, Location, Role
+from layerlint.ir.graph import (
+    GraphBuilder,
+    Hidden,
+    Layer,
+    LayerGraph,
+    Location,
+    NodeRef,
+    Role,
+)
 from layerlint.ir.kinds import Kind, OpInfo, lookup
 
 __all__ = [
     "UNEXPANDED_KWARGS", "Act", "BatchNorm", "Dropout", "Event", "GraphBuilder", "Hidden", "Kind",
-    "Layer", "LayerAttrs", "LayerGraph", "Location", "Loop", "MomentumConvention", "OpInfo",
-    "Role", "Routine", "RoutineKind", "Tri", "Unresolved", "Weighted", "lookup",
+    "Layer", "LayerAttrs", "LayerGraph", "Location", "Loop", "MomentumConvention", "NodeRef",
+    "OpInfo", "Role", "Routine", "RoutineKind", "Tri", "Unresolved", "Weighted", "lookup",
 ]

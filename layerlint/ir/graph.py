@@ -29,14 +29,31 @@ class Role(str, enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class NodeRef:
+    """An ONNX node as data: its name, its index in its graph body (None for a graph
+    input), and the nodes whose subgraph or function body holds it, outermost first:
+    (name, index, attribute), the attribute None for a function body."""
+
+    name: str
+    index: int | None = None
+    subgraph: tuple[tuple[str, int, str | None], ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "index": self.index,
+                "subgraph": [{"node": name, "index": index, "attribute": attribute}
+                             for name, index, attribute in self.subgraph] or None}
+
+
+@dataclass(frozen=True, slots=True)
 class Location:
     path: str
     line: int
     column: int
     end_line: int | None = None
     end_column: int | None = None
-    node: str | None = None  # ONNX node name and index, e.g. "bn1 (#7)"
+    node: str | None = None  # ONNX node name and index, e.g. "bn1 (#7)", as displayed
     cell: int | None = None  # notebook cell, 1-based
+    node_ref: NodeRef | None = None  # the same node as data (JSON)
 
     def sort_key(self) -> tuple:
         return (self.path, self.cell or 0, self.line, self.column)

@@ -49,7 +49,17 @@ from layerlint.frontends.onnx.reader import (
     proto,
     tensor_values,
 )
-from layerlint.ir import GraphBuilder, Kind, LayerGraph, Location, OpInfo, Role, Unresolved, lookup
+from layerlint.ir import (
+    GraphBuilder,
+    Kind,
+    LayerGraph,
+    Location,
+    NodeRef,
+    OpInfo,
+    Role,
+    Unresolved,
+    lookup,
+)
 
 _pb = proto()
 AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto = (
@@ -124,6 +134,8 @@ class Body:
     consumers: dict[str, int]
     key: NodeKey
     node_prefix: str = ""
+    # the enclosing nodes, as NodeRef.subgraph: (name, index, attribute or None)
+    scope: tuple[tuple[str, int, str | None], ...] = ()
     condition: str | None = None
     attr_env: dict[str, AttributeProto] | None = None
     caller_module: str | None = None
@@ -188,7 +200,8 @@ class Lowering(Patterns):
                 continue  # an initializer also listed as input (old exporters): static
             record = self._add(Record(
                 op="input", info=OpInfo(Kind.INPUT), label=value.name,
-                location=Location(self.path, 1, 1, node=f"input {value.name}"), inputs=[]))
+                location=Location(self.path, 1, 1, node=f"input {value.name}",
+                                  node_ref=NodeRef(value.name)), inputs=[]))
             body.values[value.name] = (record,)
         self._lower_nodes(graph.node, body, (v.name for v in graph.output))
         outputs: list[int] = []
@@ -383,7 +396,8 @@ class Lowering(Patterns):
                   or module_path_from_parameters(node, info, body) or body.caller_module)
         name = node.name or f"{node.op_type}_{index}"
         line, column = self.positions.get((*body.key, index), (1, 1))
-        location = Location(self.path, line, column, node=f"{body.node_prefix}{name} (#{index})")
+        location = Location(self.path, line, column, node=f"{body.node_prefix}{name} (#{index})",
+                            node_ref=NodeRef(name, index, body.scope))
         return Record(op=op, info=info, label=module or f"{body.label_prefix}{name}",
                        location=location,
                        inputs=sources, attrs=attrs, condition=body.condition,
@@ -543,6 +557,7 @@ class Lowering(Patterns):
         return self._new_body(
             graph, body, (*body.key, index, attr), declared=self.is_text,
             node_prefix=f"{body.node_prefix}{name} (#{index}) / {attr} / ",
+            scope=(*body.scope, (name, index, attr)),
             condition=_join(body.condition, condition), attr_env=body.attr_env,
             caller_module=body.caller_module, caller_use=body.caller_use,
             label_prefix=body.label_prefix)
@@ -595,7 +610,8 @@ class Lowering(Patterns):
                 op=f"onnx::{node.op_type}", info=OpInfo(Kind.SHAPE),
                 label=f"{label} carried `{name}`",
                 location=Location(self.path, *self.positions.get((*body.key, index), (1, 1)),
-                                  node=f"{body.node_prefix}{label} (#{index})"),
+                                  node=f"{body.node_prefix}{label} (#{index})",
+                                  node_ref=NodeRef(label, index, body.scope)),
                 inputs=sources, condition=body.condition))
             sub.values[name] = (carrier,)
             carriers.append(carrier)
@@ -681,6 +697,7 @@ class Lowering(Patterns):
         sub = Body(values={}, parent=None, producers={}, consumers={},
                     key=("function", f_index), condition=body.condition, attr_env=env,
                     node_prefix=f"{body.node_prefix}{name} (#{index}) > ",
+                    scope=(*body.scope, (name, index, None)),
                     caller_module=caller_module, label_prefix=f"{caller_module or name}/",
                     caller_use=source_location(meta) or body.caller_use)
         for formal, actual in zip(function.input, node.input, strict=False):
