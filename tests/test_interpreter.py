@@ -278,3 +278,33 @@ def test_a_literal_training_false_at_a_keras_call_is_inference_mode(tmp_path):
     assert findings("False", "training") == []
     assert findings("training", "False") == []
     assert findings("True", "training") == [(8, "LL101", "")]
+
+
+def test_a_module_dict_filled_by_key_is_followed(tmp_path):
+    # ``self.blocks = nn.ModuleDict()`` then ``self.blocks["drop"] = ...``: the layers
+    # run in insertion order, named by their keys
+    path = tmp_path / "model.py"
+    path.write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.ModuleDict()
+                self.blocks["fc"] = nn.Linear(10, 20)
+                self.blocks["drop"] = nn.Dropout(0.5)
+                self.blocks["bn"] = nn.BatchNorm1d(20)
+                self.stages = nn.ModuleList([nn.Identity(), nn.Linear(20, 20)])
+                self.stages[0] = nn.Dropout(0.1)
+                self.norm = nn.BatchNorm1d(20)
+
+            def forward(self, x):
+                for name in self.blocks:
+                    x = self.blocks[name](x)
+                for stage in self.stages:
+                    x = stage(x)
+                return self.norm(x)
+    """))
+    result = check_paths([path], select_rules(["LL101"]))
+    assert [(f.location.line, f.message.split(" (")[0]) for f in result.findings] == [
+        (9, "`self.blocks.drop`"), (12, "`self.stages[0]`")]

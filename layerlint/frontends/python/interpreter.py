@@ -493,16 +493,21 @@ class Interpreter:
         elif isinstance(target, cst.Subscript):
             owner = self.eval(target.value, frame)
             index = self.subscript_index(target, frame)
-            if isinstance(owner, ListValue) and isinstance(index, Const):
+            # a dict, a list, or a ModuleDict/ModuleList (``self.blocks["a"] = layer``),
+            # whose names are its keys (a ModuleList's are its indices)
+            if isinstance(owner, (ListValue, ModList)) and isinstance(index, Const):
                 if owner.names is not None and isinstance(index.value, str):
                     if index.value in owner.names:
                         owner.items[owner.names.index(index.value)] = value
                     else:
                         owner.names.append(index.value)
                         owner.items.append(value)
-                elif owner.names is None and isinstance(index.value, int) and \
+                elif (owner.names is None or isinstance(owner, ModList)) and \
+                        type(index.value) is int and \
                         -len(owner.items) <= index.value < len(owner.items):
                     owner.items[index.value] = value
+                if isinstance(owner, ModList) and owner.relpath is not None:
+                    self.name_module(value, join_path(owner.relpath, str(index.value)))
 
     def bind_sequence(self, elements: list[cst.BaseElement], value: Value, frame: Frame) -> None:
         """``a, b = value`` and ``a, *rest, b = value``."""
