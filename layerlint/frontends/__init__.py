@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -81,10 +82,17 @@ class Project:
             return True
         known = self._is_file.get(path)
         if known is None:
+            text = str(path)
             known = self._is_file[path] = (
-                path.suffix == ".py" and any(root in path.parents for root in self.roots)
+                path.suffix == ".py" and text.startswith(self._root_prefixes)
                 and path.is_file())
         return known
+
+    @functools.cached_property
+    def _root_prefixes(self) -> tuple[str, ...]:
+        """Each project root as a string prefix (``root in path.parents`` walks the
+        path's parents for each root, which made import lookups dominate small files)."""
+        return tuple(os.path.join(str(root), "") for root in self.roots)
 
     def read_bytes(self, path: Path) -> bytes:
         """The bytes of an input: its unsaved buffer, else the file (OSError)."""

@@ -58,35 +58,50 @@ def _plugins_for(path: Path, data: bytes, project: Project) -> list[str]:
         if name.split(".", 1)[0] in sys.stdlib_module_names:
             continue
         for module in _module_files(path, name, project):
-            try:
-                if _KERAS in _plugins(project.read_bytes(module)):
-                    return [_KERAS]
-            except OSError:
-                continue
+            key = ("plugins", module)
+            if key not in project.cache:
+                try:
+                    project.cache[key] = _plugins(project.read_bytes(module))
+                except OSError:
+                    project.cache[key] = []
+            if _KERAS in project.cache[key]:  # type: ignore[operator]
+                return [_KERAS]
     return []
 
 
-def _module_files(origin: Path, name: str, project: Project) -> Iterator[Path]:
-    """The project files a module name may be, read-only (``_resolve_import``'s search)."""
+def _module_files(origin: Path, name: str, project: Project) -> tuple[Path, ...]:
+    """The project file a module name may be, read-only (``_resolve_import``'s search),
+    cached per folder; every path looked at is a dependency of the result."""
+    key = ("module files", origin.parent, name)
+    if key not in project.cache:
+        with project.recording() as probed:
+            found = _find_module_file(origin, name, project)
+        project.cache[key] = (found, frozenset(probed))
+    found, probed = project.cache[key]  # type: ignore[misc]
+    project.depend(probed)
+    return found
+
+
+def _find_module_file(origin: Path, name: str, project: Project) -> tuple[Path, ...]:
     level = len(name) - len(name.lstrip("."))
     parts = [part for part in name.lstrip(".").split(".") if part]
+    if not parts:
+        return ()
     if level:
-        base = origin.parent
+        base = origin.parent.resolve()
         for _ in range(level - 1):
             base = base.parent
         bases = [base]
     else:
         bases = list(origin.resolve().parents)[:6]
-    if not parts:
-        return
     relative = Path(*parts)
     for base in bases:
         for candidate in (base / relative.with_suffix(".py"), base / relative / "__init__.py"):
-            resolved = candidate.resolve()
-            project.depend((resolved,))
-            if resolved != origin.resolve() and project.is_project_file(resolved):
-                yield resolved
-                return
+            project.depend((candidate,))
+            if project.is_project_file(candidate):
+                return (candidate,)
+    return ()
+
 
 # Training-code facts (LL4xx), for files of either framework.
 _TRAINING = "layerlint.frontends.python.training"
