@@ -16,6 +16,7 @@ from layerlint.rule import describe
 
 __all__ = [
     "active_dropout",
+    "blocks",
     "conjuncts",
     "describe_from",
     "layer_ref",
@@ -58,6 +59,39 @@ def describe_from(layer: Layer, origin: Layer) -> str:
     if layer.location.path != origin.location.path and not layer.location.node:
         return f"`{layer.label}` ({layer.location.path}:{layer.location.line})"
     return describe(layer)
+
+
+def blocks(layer: Layer, other: Layer) -> tuple[str, str]:
+    """(" in `layer1.0`", " in `layer1.1`") when the two sit in different blocks (by
+    module path); a block that is an element of the model itself reads `self[1]`."""
+    if layer.module_path is None or other.module_path is None:
+        return "", ""
+    here = layer.module_path.rpartition(".")[0]
+    there = other.module_path.rpartition(".")[0]
+    if here == there:
+        return "", ""
+    return (f" in `{_module(here)}`" if here else "",
+            f" in `{_module(there)}`" if there else " in the enclosing model")
+
+
+def _module(path: str) -> str:
+    """A module path as a user names it: `layer1.0`; `self[1].conv` for a path that
+    starts at an element of the model (a bare `1` reads as a number)."""
+    if not path.split(".")[0].isdigit():
+        return path
+    return "self" + "".join(f"[{part}]" if part.isdigit() else f".{part}"
+                            for part in path.split("."))
+
+
+def earlier_pass(layer: Layer, origin: Layer) -> str:
+    """" in an earlier pass through this code" when ``layer`` feeds ``origin`` but is
+    written after it in the same file (a block applied in a loop or more than once)."""
+    where, there = origin.location, layer.location
+    if where.path != there.path or where.node or there.node or where.cell != there.cell:
+        return ""
+    if (there.line, there.column) <= (where.line, where.column):
+        return ""
+    return " in an earlier pass through this code (a loop or a block applied more than once)"
 
 
 def active_dropout(layer: Layer) -> bool:

@@ -65,6 +65,9 @@ class BatchNorm:
     tracks_running_stats: bool | Unresolved | None = True
     # False: always normalises with fixed statistics (``F.batch_norm(..., training=False)``)
     training: bool | Unresolved | None = True
+    # the convention of the source code the graph was exported from, when known and
+    # other than ``convention`` (a PyTorch ONNX export: BATCH): where the user wrote it
+    source_convention: MomentumConvention | None = None
 
     @property
     def batch_weight(self) -> float | None:
@@ -149,7 +152,9 @@ def typed_attrs(op: str, info: OpInfo, raw: Mapping[str, object], *, rate: str,
         return BatchNorm(
             momentum=_as_written(raw.get("momentum")), convention=convention,
             tracks_running_stats=flag(raw.get("track_running_stats", True)),
-            training=flag(raw.get("training", True)))
+            training=flag(raw.get("training", True)),
+            source_convention=MomentumConvention.BATCH
+            if raw.get("exported_from") == "pytorch" else None)
     if info.kind is Kind.WEIGHTED:
         key = bias_argument or "bias"
         value = _given(raw, key)

@@ -5,7 +5,13 @@ from collections.abc import Iterator
 from layerlint.fix import Fix
 from layerlint.ir import Kind, Layer, LayerGraph
 from layerlint.rule import Example, Finding, Rule
-from layerlint.rules._common import active_dropout, describe_from, layer_ref, tracks_running_stats
+from layerlint.rules._common import (
+    active_dropout,
+    blocks,
+    describe_from,
+    layer_ref,
+    tracks_running_stats,
+)
 
 
 class DropoutBeforeBatchnorm(Rule):
@@ -297,25 +303,13 @@ class DropoutBeforeBatchnorm(Rule):
                 None,
             )
             if batchnorm is not None:
-                inside, reached = _blocks(dropout, batchnorm)
+                inside, reached = blocks(dropout, batchnorm)
                 yield self.report(
                     dropout, related=(batchnorm,),
                     autofix=_move_after_last_batchnorm(graph, dropout),
                     dropout=layer_ref(dropout) + inside,
                     batchnorm=describe_from(batchnorm, dropout) + reached,
                 )
-
-
-def _blocks(dropout: Layer, batchnorm: Layer) -> tuple[str, str]:
-    """(" in `layer1.0`", " in `layer1.1`") when the two sit in different blocks."""
-    if dropout.module_path is None or batchnorm.module_path is None:
-        return "", ""
-    here = dropout.module_path.rpartition(".")[0]
-    there = batchnorm.module_path.rpartition(".")[0]
-    if here == there:
-        return "", ""
-    return (f" in `{here}`" if here else "",
-            f" in `{there}`" if there else " in the enclosing model")
 
 
 def _move_after_last_batchnorm(graph: LayerGraph, dropout: Layer) -> Fix | None:

@@ -4,7 +4,14 @@ from collections.abc import Iterator
 
 from layerlint.ir import Kind, LayerGraph
 from layerlint.rule import Example, Finding, Rule, Severity
-from layerlint.rules._common import active_dropout, describe_from, layer_ref, upstream
+from layerlint.rules._common import (
+    active_dropout,
+    blocks,
+    describe_from,
+    earlier_pass,
+    layer_ref,
+    upstream,
+)
 
 
 class DropoutWithBatchnorm(Rule):
@@ -164,7 +171,9 @@ class DropoutWithBatchnorm(Rule):
                               if lay.kind is Kind.BATCHNORM
                               and lay.batchnorm.training is not False), None)
             if batchnorm is not None:
+                inside, reached = blocks(dropout, batchnorm)
                 yield self.report(
-                    dropout, related=(batchnorm,),
-                    dropout=layer_ref(dropout), batchnorm=describe_from(batchnorm, dropout),
+                    dropout, related=(batchnorm,), dropout=layer_ref(dropout) + inside,
+                    batchnorm=describe_from(batchnorm, dropout)
+                    + (reached or earlier_pass(batchnorm, dropout)),
                 )

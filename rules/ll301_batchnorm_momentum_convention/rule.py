@@ -30,7 +30,9 @@ class BatchnormMomentumConvention(Rule):
     `MOMENTUM_CONVENTION` in `layerlint/ir/kinds.py`). A deliberate value in the
     flagged range (a very fast-moving average on purpose) is reported as well.
     `momentum=0.5` means the same in both conventions and is reported by both, as
-    the catalog specifies. A batchnorm that keeps no running statistics or uses
+    the catalog specifies, without a conversion to advise (it would be 0.5 again).
+    An ONNX graph exported by PyTorch is advised on in PyTorch's terms: the value
+    the user wrote in the source. A batchnorm that keeps no running statistics or uses
     fixed ones (`track_running_stats=False`, `training=False`) is not reported: its
     momentum is unused.
 
@@ -176,7 +178,23 @@ class BatchnormMomentumConvention(Rule):
             if momentum is None or batch_weight is None or batch_weight < 0.5 \
                     or not tracks_running_stats(batchnorm):
                 continue
-            if attrs.convention is MomentumConvention.BATCH:
+            if batch_weight == 0.5:  # the same value in both: no conversion to advise
+                explanation = (
+                    "in either convention that gives the new batch and the running "
+                    "statistics equal weight, a very fast-moving average (the defaults: "
+                    "0.1 in PyTorch, 0.99 in Keras); check that it is meant"
+                )
+            elif attrs.source_convention is MomentumConvention.BATCH \
+                    and attrs.convention is not MomentumConvention.BATCH:
+                # exported from PyTorch: advise on the value the user wrote there
+                explanation = (
+                    f"in the PyTorch source it was exported from, that is "
+                    f"momentum={batch_weight:g}, the new batch's weight (running = "
+                    f"{1 - batch_weight:.3g}*running + {batch_weight:g}*batch), which is "
+                    f"the Keras convention; use {1 - batch_weight:.3g} there"
+                    + ("" if round(1 - batch_weight, 3) == 0.1 else " (or the default 0.1)")
+                )
+            elif attrs.convention is MomentumConvention.BATCH:
                 explanation = (
                     f"here the new batch gets weight {momentum:g} (running = "
                     f"{1 - momentum:.3g}*running + {momentum:g}*batch), which is the Keras "

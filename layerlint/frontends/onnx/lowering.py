@@ -533,6 +533,8 @@ class Lowering(Patterns):
         if momentum is not None:
             attrs["momentum"] = _rounded(momentum)  # ONNX (Keras) convention
             attrs["momentum_torch"] = _rounded(1 - _rounded(momentum))
+            if self.model.producer_name == "pytorch":  # written in torch's convention
+                attrs["exported_from"] = "pytorch"
         training = self._attr_number(node, "training_mode", body)
         is_test = self._attr_number(node, "is_test", body)
         attrs["training_mode"] = bool(training) if training is not None else is_test == 0
