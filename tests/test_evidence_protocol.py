@@ -57,6 +57,9 @@ PROTOCOL = {
     # exact mechanism check as primary, the training endpoints as secondary.
     "LL401": ("F.dropout without training= changes eval-mode predictions from call to call",
               "exact"),
+    # LL402: its docstring pre-registers a training endpoint as primary (whether harm is
+    # claimed), with the mechanism as exact rows.
+    "LL402": ("test NLL", "comparison"),
     "LL403": ("without zero_grad, .grad is the sum of both batches' gradients", "exact"),
     "LL404": ("layers in a plain list are never updated by the optimizer", "exact"),
     "LL405": ("after eval(), training steps leave BN statistics frozen and dropout off",
@@ -68,7 +71,7 @@ ENDPOINT_WORDS = {"LL101": "running var", "LL102": "NLL", "LL103": "accuracy",
                   "LL105": "NLL", "LL106": "NLL", "LL107": "accuracy", "LL201": "NLL",
                   "LL202": "NLL", "LL203": "zero grad", "LL204": "NLL", "LL205": "NLL",
                   "LL206": "accuracy", "LL207": "NLL", "LL208": "accuracy", "LL209": "NLL",
-                  "LL210": "NLL", "LL301": "accuracy"}
+                  "LL210": "NLL", "LL301": "accuracy", "LL402": "NLL"}
 
 
 def _module(code: str):

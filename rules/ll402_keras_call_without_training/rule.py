@@ -37,16 +37,41 @@ class KerasCallWithoutTraining(Rule):
     There is no automatic fix: pass `training=True` to the call inside the tape.
 
     ## Evidence
-    Not measured: this rule has no evidence module yet (Keras is not installed in
-    the evidence environment). The behaviour is documented by Keras: "`training`
-    ... defaults to `False` outside of `fit()`" for Dropout and BatchNormalization
-    called in a custom loop.
+    `layerlint verify LL402` reproduces Keras' semantics in torch (Keras is not a
+    dependency of layerlint). The reproduction is faithful because Keras documents
+    what `training=False` does, and torch's `eval()` does the same to the same
+    layers: a `BatchNormalization` called with `training=False` ("which is the
+    default") normalises with its moving mean and variance and does not update
+    them, and a `Dropout` in inference mode returns its input; gradients still
+    flow through both. So the flagged arm trains an MLP (Dense -> BatchNormalization
+    -> ReLU -> Dropout(0.5), twice, then Dense, with Keras' initialisers, `epsilon`
+    and momentum) with every training step's forward in `eval()`, and the fixed arm
+    in `train()`, from identical weights and batch order.
+
+    Bundled reference result (quick mode on a 2-core CPU, torch 2.13.0, scikit-learn
+    digits, 10 seeds, 20 epochs): after training steps in inference mode the moving
+    statistics were bit-identical to their initial values (mean 0, variance 1)
+    while the weights moved, and two forward passes gave identical outputs, i.e.
+    dropout was off (exact, confirmed). The pre-registered training endpoint did
+    *not* show harm: inference-mode test NLL was 0.016 nats *lower* (95% CI
+    -0.022..-0.010, contradicted) and test accuracy equivalent (-0.20 pp). The
+    model trained this way is consistent with itself (it is trained and evaluated
+    with the same frozen statistics), and on this small, standardised dataset
+    losing dropout and batch statistics did not hurt. The message therefore states
+    the mechanism (the model trains without dropout and batch statistics), not a
+    loss of accuracy; deeper models, unnormalised inputs, or a later `fit` /
+    `training=True` call that switches to statistics the model never trained with
+    may differ, and were not measured.
 
     ## References
     - Keras guide "Writing a training loop from scratch" (`model(x, training=True)`
       under the tape).
-    - Keras `BatchNormalization` documentation ("`training=False` ... the layer
-      normalizes its inputs using the mean and variance of its moving statistics").
+    - Keras `BatchNormalization` documentation: during inference ("when calling
+      the layer/model with the argument `training=False` (which is the default)")
+      the layer normalises with its moving mean and variance.
+    - Keras `Dropout` documentation (`training`: dropout in training mode, "doing
+      nothing" in inference mode); Keras FAQ "What's the difference between the
+      `training` argument in `call()` and the `trainable` attribute?".
     """
 
     code = "LL402"
@@ -132,9 +157,9 @@ class KerasCallWithoutTraining(Rule):
                 dropout, batchnorm = event.facts["has_dropout"], event.facts["has_batchnorm"]
                 if not (dropout or batchnorm):
                     continue
-                parts = [*(["dropout never drops"] if dropout else []),
-                         *(["batchnorm's moving statistics are never updated"]
+                parts = [*(["dropout is off"] if dropout else []),
+                         *(["batchnorm's moving statistics stay at their initial values"]
                            if batchnorm else [])]
                 how = "with `training=False`" if state is Tri.OFF else "without `training=True`"
                 yield at_event(self, event, model=event.subject, how=how,
-                               effect="it runs in inference mode, so " + " and ".join(parts))
+                               effect=f"it trains in inference mode ({' and '.join(parts)})")
