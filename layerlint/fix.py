@@ -33,7 +33,7 @@ class Edit(str, enum.Enum):
     UNWRAP = "unwrap"  # replace a one-argument functional call by its argument
     # Training code (the frontend's facts give the spellings; rules pass them on):
     SET_EXPRESSION = "set-expression"  # set keyword ``argument`` of the call to code ``value``
-    REGISTER = "register"  # wrap an assigned plain container (``value``: "list"/"dict")
+    REGISTER = "register"  # wrap an assigned container in a call of ``value`` (qualified)
     CALL_SETTER = "call-setter"  # ``x.attr = v`` -> ``x.<value>(v)``
     RENAME_ATTRIBUTE = "rename-attribute"  # ``x.attr = v`` -> ``x.<value> = v``
 
@@ -138,6 +138,51 @@ class Fix:
     def move(cls, layer: Layer, after: Layer, *, safe: bool) -> Fix | None:
         """Move ``layer`` right after ``after`` (in one literal Sequential)."""
         return cls.move_after(layer, after, safe=safe) if _in_source(layer) else None
+
+    @classmethod
+    def follow_mode(cls, call: Location, op: str, self_name: str | None) -> Fix | None:
+        """Make a functional dropout / batchnorm in a layer's own method follow the
+        layer's mode (``self_name``: the method's ``self``). Unsafe: evaluation changes."""
+        from layerlint.frontends.spelling import FOLLOW_MODE
+
+        if op not in FOLLOW_MODE or not self_name:
+            return None
+        keyword, template = FOLLOW_MODE[op]
+        mode = template.format(self=self_name)
+        return cls(Edit.SET_EXPRESSION, f"set `{keyword}={mode}`", False, call, op,
+                   argument=keyword, value=mode)
+
+    @classmethod
+    def register(cls, assignment: Location, base: str, container: str) -> Fix | None:
+        """Hold the layers of a plain ``container`` (list, tuple, dict) assigned on a
+        layer of ``base`` in the framework's registering container. Unsafe: the
+        parameters and ``state_dict()`` keys change."""
+        from layerlint.frontends.spelling import REGISTERING
+
+        wrapper = REGISTERING.get(base, {}).get(container)
+        if wrapper is None:
+            return None
+        return cls(Edit.REGISTER, f"hold them in `{wrapper.rsplit('.', 1)[-1]}`", False,
+                   assignment, value=wrapper)
+
+    @classmethod
+    def set_on_parameters(cls, assignment: Location, base: str, flag: str, value: str
+                          ) -> Fix | None:
+        """``module.flag = v`` as the framework's method that sets ``flag`` on every
+        parameter of the module. Unsafe: it changes which parameters train."""
+        from layerlint.frontends.spelling import SETTERS
+
+        setter = SETTERS.get(base, {}).get(flag)
+        if setter is None:
+            return None
+        return cls(Edit.CALL_SETTER, f"call `{setter}({value})`", False, assignment,
+                   value=setter)
+
+    @classmethod
+    def respell(cls, assignment: Location, attribute: str) -> Fix:
+        """``x.<near miss> = v`` -> ``x.<attribute> = v``. Unsafe: the flag takes effect."""
+        return cls(Edit.RENAME_ATTRIBUTE, f"spell it `{attribute}`", False, assignment,
+                   value=attribute)
 
     # -- edits ------------------------------------------------------------------------
     @classmethod

@@ -79,3 +79,25 @@ class R:
     unsupported = {"keras": "keras.losses has no such loss"}
 '''
     assert violations(source) == []
+
+
+def _builds_fixes_directly(source: str) -> list[str]:
+    """Rules ask for fix intents (``Fix.register(...)``); how an intent is spelled in a
+    framework lives in ``layerlint.frontends.spelling``, not in the rule."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name) and node.id == "Edit":
+            found.append(f"line {node.lineno}: names an edit")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == "Fix":
+            found.append(f"line {node.lineno}: builds a Fix by hand")
+    return found
+
+
+@pytest.mark.parametrize("path", CHECKED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_rule_fixes_are_intents(path):
+    assert _builds_fixes_directly(path.read_text()) == []
+
+
+def test_the_intent_check_catches_hand_built_fixes():
+    assert _builds_fixes_directly("f = Fix(Edit.REGISTER, 'x', False, loc, value='list')")

@@ -92,7 +92,7 @@ def test_stochastic_call_modes(tmp_path, monkeypatch):
     assert [(e.facts["training"], e.facts["text"]) for e in calls] == [
         (Tri.DEFAULT_ON, ""), (Tri.ON, "True"), (Tri.EXPRESSION, "flag"),
         (Tri.DEFAULT_OFF, ""), (Tri.OFF, "False")]
-    assert {e.facts["mode_expression"] for e in calls} == {"this.training"}
+    assert {e.facts["self_name"] for e in calls} == {"this"}
 
 
 def test_flag_owners(tmp_path, monkeypatch):
@@ -619,3 +619,52 @@ def test_a_keras_model_of_project_blocks_holds_their_layers(tmp_path, monkeypatc
              for g in load_graphs(tmp_path / "train.py", project) for r in g.code
              for e in r.events() if e.act is Act.MODEL_CALL]
     assert calls == [(True, True)]
+
+
+def test_training_fixes_are_spelled_by_the_spelling_tables(tmp_path, monkeypatch):
+    # the rules ask for intents; the framework's names come from spelling.py only
+    from layerlint.frontends import spelling
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(spelling.REGISTERING, "torch.nn.Module",
+                        {"list": "torch.nn.Sequential"})
+    monkeypatch.setitem(spelling.SETTERS, "torch.nn.Module", {})
+    monkeypatch.setitem(spelling.FOLLOW_MODE, "torch.nn.functional.dropout",
+                        ("training", "{self}.training and not {self}.frozen"))
+    (tmp_path / "model.py").write_text(FIXABLE)
+    listed = CliRunner().invoke(cli, ["check", "--isolated", "--no-cache", "--format",
+                                      "json", "model.py"])
+    found = {(f["code"], f["line"]): f for f in json.loads(listed.stdout)}
+    register = found[("LL404", 9)]["fix"]
+    assert register["message"] == "hold them in `Sequential`"
+    assert register["edits"][0]["content"].startswith("nn.Sequential([nn.Linear(4, 4)")
+    assert found[("LL404", 10)]["fix"] is None  # no registering dict spelled
+    assert found[("LL406", 18)]["fix"] is None  # no setter spelled: no fix, plainer words
+    assert "(the method is" not in found[("LL406", 18)]["message"]
+    mode = found[("LL401", 13)]["fix"]
+    assert mode["message"] == "set `training=self.training and not self.frozen`"
+    assert mode["edits"][0]["content"] == ", training=self.training and not self.frozen"
+
+
+def test_register_fix_spells_the_container_through_the_files_imports(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = textwrap.dedent("""
+        from torch.nn import Linear, Module, ModuleList
+
+        class Net(Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = [Linear(4, 4) for _ in range(2)]
+
+            def forward(self, x):
+                for block in self.blocks:
+                    x = block(x)
+                return x
+    """)
+    (tmp_path / "model.py").write_text(source)
+    result = CliRunner().invoke(cli, ["check", "--isolated", "--no-cache", "--fix",
+                                      "--unsafe-fixes", "model.py"])
+    assert (tmp_path / "model.py").read_text() == source.replace(
+        "self.blocks = [Linear(4, 4) for _ in range(2)]",
+        "self.blocks = ModuleList([Linear(4, 4) for _ in range(2)])")
+    assert result.exit_code == 0, result.output

@@ -399,10 +399,6 @@ def _element(index: _Index, call: cst.Call) -> tuple[_Container, int]:
 
 
 # ----------------------------------------------------------------------- training code
-# The registering containers of PyTorch, by the plain container they replace.
-_REGISTERING = {"list": "ModuleList", "tuple": "ModuleList", "dict": "ModuleDict"}
-
-
 def _assignment_at(index: _Index, location: Location) -> cst.Assign:
     """The one-target assignment statement that starts at ``location``."""
     if location.node is not None or location.cell is not None:
@@ -418,14 +414,16 @@ def _assignment_at(index: _Index, location: Location) -> cst.Assign:
     raise _Refused(f"no assignment at line {location.line}")
 
 
-def _torch_nn(module: PythonModule) -> str:
-    """How the file spells ``torch.nn`` (``nn``, ``torch.nn``)."""
-    for local, qualified in sorted(module.aliases.items()):
-        if qualified == "torch.nn":
-            return local
-    if module.aliases.get("torch") == "torch":
-        return "torch.nn"
-    raise _Refused("the file does not import torch.nn")
+def _spelled(module: PythonModule, qualified: str) -> str:
+    """How the file spells a qualified name through its imports (``torch.nn.ModuleList``
+    as ``nn.ModuleList`` after ``import torch.nn as nn``)."""
+    parts = qualified.split(".")
+    for cut in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:cut])
+        for local, target in sorted(module.aliases.items()):
+            if target == prefix:
+                return ".".join([local, *parts[cut:]])
+    raise _Refused(f"the file does not import {qualified.rsplit('.', 1)[0]}")
 
 
 def _plan_assignment(index: _Index, fix: Fix,
@@ -435,10 +433,7 @@ def _plan_assignment(index: _Index, fix: Fix,
         raise _Refused("another fix edits this statement")
     target = stmt.targets[0].target
     if fix.edit is Edit.REGISTER:
-        container = _REGISTERING.get(str(fix.value))
-        if container is None:
-            raise _Refused(f"no registering container for a {fix.value}")
-        wrapper = cst.parse_expression(f"{_torch_nn(index.module)}.{container}")
+        wrapper = cst.parse_expression(_spelled(index.module, str(fix.value)))
         statements[stmt] = stmt.with_changes(value=cst.Call(wrapper, [cst.Arg(stmt.value)]))
         return
     if not isinstance(target, cst.Attribute):

@@ -6,8 +6,9 @@ in each framework. No LibCST here: rules build fixes while checking any input.
 
 from __future__ import annotations
 
-__all__ = ["FROM_LOGITS_PREFIX", "FUNCTIONAL_SQUASH", "LOG_FORM", "LOG_FUNCTIONS",
-           "LOG_OF_CALL", "MODULE_SQUASH", "ON_LOGITS", "WITH_LOGITS"]
+__all__ = ["FOLLOW_MODE", "FROM_LOGITS_PREFIX", "FUNCTIONAL_SQUASH", "LOG_FORM",
+           "LOG_FUNCTIONS", "LOG_OF_CALL", "MODULE_SQUASH", "ON_LOGITS", "REGISTERING",
+           "SETTERS", "WITH_LOGITS"]
 
 # A loss on probabilities -> the callable in the same module that takes logits, with
 # the same arguments.
@@ -37,3 +38,22 @@ LOG_FORM: dict[str, str] = {
 LOG_OF_CALL: dict[str, str] = {"torch.nn.functional.softmax": "log_softmax",
                                "torch.softmax": "log_softmax"}
 LOG_FUNCTIONS = frozenset({"torch.log"})
+
+# -- training code -------------------------------------------------------------------
+# A functional dropout / batchnorm -> its mode argument and the expression by which a
+# layer's own method passes on the layer's mode (``{self}``: the method's ``self``).
+FOLLOW_MODE: dict[str, tuple[str, str]] = {
+    **{f"torch.nn.functional.{name}": ("training", "{self}.training") for name in (
+        "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+        "feature_alpha_dropout", "batch_norm")},
+    **{f"torch.{name}": ("train", "{self}.training")
+       for name in ("dropout", "alpha_dropout", "feature_dropout")},
+}
+# A framework's layer base -> the container that registers the layers a plain
+# container holds, by the plain container's kind.
+REGISTERING: dict[str, dict[str, str]] = {
+    "torch.nn.Module": {"list": "torch.nn.ModuleList", "tuple": "torch.nn.ModuleList",
+                        "dict": "torch.nn.ModuleDict"},
+}
+# A framework's layer base -> the method that sets a flag on every parameter, by flag.
+SETTERS: dict[str, dict[str, str]] = {"torch.nn.Module": {"requires_grad": "requires_grad_"}}

@@ -32,17 +32,18 @@ class Act(str, enum.Enum):
     TRAIN_MODE = "train-mode"  # a model switched (back) to training mode
     OPAQUE_CALL = "opaque-call"  # a call not followed; facts["arguments"]: the names passed
     # a functional dropout / batchnorm; facts: "op", "training" (a Tri), "text" (its
-    # expression when not literal), "mode_expression" (how the owner spells its own mode)
+    # expression when not literal), "self_name" (in a layer's own method: its ``self``)
     STOCHASTIC_CALL = "stochastic-call"
     # a model or layer applied; facts: "training" (a Tri), "has_dropout", "has_batchnorm"
     # (True/False/None: unknown), "recording" (under gradient recording)
     MODEL_CALL = "model-call"
     # layers kept in a plain container attribute; facts: "container" ("list", "tuple",
-    # "dict"), "layers" (their op names), "owner_registers" (the owner registers sub-layers)
+    # "dict"), "layers" (their op names), "base" (the qualified base class of the owner)
     PLAIN_CONTAINER = "plain-container"
     # an attribute assigned on a model or a parameter that names a gradient flag;
     # facts: "attribute" (as written), "flag" (the exact flag name: True; a near miss:
-    # False), "owner" ("module", "parameter", "unknown"), "value" (source text)
+    # False), "owner" ("module", "parameter", "unknown"), "value" (source text),
+    # "flag_name" (the flag meant), "base" (the qualified base class of a module owner)
     FLAG_ASSIGN = "flag-assign"
 
 

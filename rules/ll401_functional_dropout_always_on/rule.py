@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.fix import Edit, Fix
+from layerlint.fix import Fix
 from layerlint.ir import Act, Kind, LayerGraph, RoutineKind, Tri, lookup
 from layerlint.rule import Example, Finding, Rule
 from layerlint.rules._training import at_event
@@ -183,11 +183,7 @@ class FunctionalDropoutAlwaysOn(Rule):
                 keyword = str(event.facts.get("keyword") or "")
                 why = (f"`{keyword}=True`" if state is Tri.ON else
                        f"`{keyword}` defaults to True" if keyword else "it has no mode")
-                mode = event.facts.get("mode_expression")
-                autofix = None
-                if mode and keyword:
-                    autofix = Fix(Edit.SET_EXPRESSION, f"set `{keyword}={mode}`", False,
-                                  event.location, op, argument=keyword, value=str(mode))
+                autofix = Fix.follow_mode(event.location, op, event.facts.get("self_name"))
                 yield at_event(self, event, autofix=autofix, call=event.facts["label"], why=why,
                                effect=effect)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.fix import Edit, Fix
+from layerlint.fix import Fix
 from layerlint.ir import Act, LayerGraph
 from layerlint.rule import Example, Finding, Rule
 from layerlint.rules._training import at_event
@@ -154,8 +154,7 @@ class UnregisteredSubmodule(Rule):
                 layers = [op.rsplit(".", 1)[-1] for op in event.facts["layers"]]
                 container = str(event.facts["container"])
                 count = f"layers ({', '.join(layers)})"
-                autofix = Fix(Edit.REGISTER, f"hold them in a registering {container}", False,
-                              event.location, value=container)
+                autofix = Fix.register(event.location, str(event.facts["base"]), container)
                 yield at_event(self, event, autofix=autofix, attribute=event.subject,
                                count=count, container=container, effect=EFFECT)
 

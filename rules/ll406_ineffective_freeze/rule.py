@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerlint.fix import Edit, Fix
+from layerlint.fix import Fix
 from layerlint.ir import Act, LayerGraph
 from layerlint.rule import Example, Finding, Rule
 from layerlint.rules._training import at_event
@@ -129,19 +129,18 @@ class IneffectiveFreeze(Rule):
                 if facts["self_attribute"] and not facts["literal"]:
                     continue
                 on_module = facts["owner"] == "module"
+                if facts["flag"] and not on_module:
+                    continue
                 flag = str(facts["flag_name"])
+                autofix = (Fix.set_on_parameters(event.location, str(facts["base"]), flag,
+                                                 str(facts["value"])) if on_module
+                           else Fix.respell(event.location, flag))
                 if facts["flag"]:
-                    if not on_module:
-                        continue
-                    why = (f"sets a plain attribute on a module, not its parameters' "
-                           f"`{flag}` (the method is `{facts['setter']}()`)")
+                    method = f" (the method is `{autofix.value}()`)" if autofix else ""
+                    why = f"sets a plain attribute on a module, not its parameters' `{flag}`" \
+                          + method
                 else:
                     why = f"sets a new attribute `{facts['attribute']}`, not `{flag}`"
-                edit, name = ((Edit.CALL_SETTER, str(facts["setter"])) if on_module else
-                              (Edit.RENAME_ATTRIBUTE, flag))
-                description = (f"call `{name}({facts['value']})`" if on_module else
-                               f"spell it `{flag}`")
-                autofix = Fix(edit, description, False, event.location, value=name)
                 yield at_event(self, event, autofix=autofix,
                                target=f"{event.subject}.{facts['attribute']}",
                                value=facts["value"], why=why, effect=EFFECT)

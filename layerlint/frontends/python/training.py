@@ -71,6 +71,8 @@ _SUBMODULE_NAME = re.compile(
 _MODEL_NAME = re.compile(r"^(model|net|network|module|backbone|encoder|\w+_model|model_\w+)$")
 _PARAMETER_NAME = re.compile(r"(^|_)(weight|bias)$")
 _FLAG = "requires_grad"
+# The base of the layers whose flags and containers are checked (fixes are spelled by it).
+_TORCH_MODULE = "torch.nn.Module"
 _CONTEXT_BACKWARD = frozenset({"torch.distributed.autograd.backward"})
 # A condition on the module's or the call's mode (``self.training``, ``training``).
 _MODE_TEST = re.compile(r"\b(training|is_training|is_train)\b")
@@ -455,7 +457,7 @@ class _Walker:
             "attribute": attr, "flag": attr == _FLAG, "owner": owner,
             "value": mod.code(value).strip() if value is not None else "",
             "literal": literal, "self_attribute": self_attribute,
-            "flag_name": _FLAG, "setter": _FLAG + "_"})
+            "flag_name": _FLAG, "base": _TORCH_MODULE})
 
     def event(self, act: Act, location: Location, subject: cst.BaseExpression | str | None,
               scope: _Scope, conditional: bool, facts: dict | None = None) -> Event:
@@ -682,7 +684,7 @@ class _Walker:
                 isinstance(stats[0], cst.Name) and stats[0].value == "None")
         if scope.direct and scope.self_name and scope.cls is not None and \
                 self.is_layer_class(scope.cls, scope.cls_mod or scope.mod, torch_only=True):
-            facts["mode_expression"] = f"{scope.self_name}.training"
+            facts["self_name"] = scope.self_name
         return self.event(Act.STOCHASTIC_CALL, scope.mod.location(call, stmt), None, scope,
                           conditional, facts)
 
@@ -907,7 +909,7 @@ def _plain_containers(walker: _Walker, cls: cst.ClassDef, mod: PythonModule
                 continue  # passed to a registering container (or elsewhere): not a guess
             yield Event(Act.PLAIN_CONTAINER, mod.location(small), f"self.{attr}", {
                 "container": container, "layers": tuple(dict.fromkeys(layers)),
-                "attribute": attr})
+                "attribute": attr, "base": _TORCH_MODULE})
 
 
 def _is_self(node: cst.BaseExpression) -> bool:
