@@ -455,7 +455,7 @@ def test_messages(tmp_path, monkeypatch):
     messages = {f["code"]: f["message"] for f in json.loads(result.stdout)}
     assert messages == {
         "LL401": "`F.dropout` stays active in evaluation mode (`training` defaults to True): "
-                 "predictions are random and worse after `model.eval()`",
+                 "inference predictions are random and worse",
         "LL404": "`self.blocks` keeps layers (Linear, Conv1d) in a plain list: their "
                  "parameters are not registered, so the optimizer, `.to(device)` and "
                  "`state_dict()` miss them",
@@ -668,3 +668,81 @@ def test_register_fix_spells_the_container_through_the_files_imports(tmp_path, m
         "self.blocks = [Linear(4, 4) for _ in range(2)]",
         "self.blocks = ModuleList([Linear(4, 4) for _ in range(2)])")
     assert result.exit_code == 0, result.output
+
+
+def test_keras_model_mode_given_by_its_own_parameter(tmp_path, monkeypatch):
+    # TensorFlow-Examples' DCGAN and CNN notebooks: ``call(self, x, is_training=False)``
+    # passes ``training=is_training`` on to its layers, so ``is_training=True`` trains them
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gan.py").write_text(textwrap.dedent("""
+        import tensorflow as tf
+        from tensorflow.keras import Model, layers
+
+        class Generator(Model):
+            def __init__(self):
+                super().__init__()
+                self.fc = layers.Dense(16)
+                self.bn = layers.BatchNormalization()
+
+            def call(self, x, is_training=False):
+                return self.bn(self.fc(x), training=is_training)
+
+        class Noisy(Model):
+            def __init__(self):
+                super().__init__()
+                self.drop = layers.Dropout(0.5)
+
+            def call(self, x, *, training=True):
+                return self.drop(x, training=training)
+
+        generator = Generator()
+        noisy = Noisy()
+        optimizer = tf.optimizers.Adam()
+
+        def run_optimization(noise):
+            with tf.GradientTape() as g:
+                a = generator(noise, is_training=True)
+                b = generator(noise, True)
+                c = generator(noise)
+                d = noisy(noise)
+                loss = tf.reduce_mean(a + b + c + d)
+            grads = g.gradient(loss, generator.trainable_variables)
+            optimizer.apply_gradients(zip(grads, generator.trainable_variables))
+    """))
+    result = CliRunner().invoke(cli, ["check", "--isolated", "--no-cache", "--format", "json",
+                                      "--select", "LL402", "gan.py"])
+    assert [(f["line"], f["message"].split(" is called")[0]) for f in
+            json.loads(result.stdout)] == [(30, "`generator`")]
+
+
+def test_a_tensor_stored_by_one_method_is_no_layer_of_another(tmp_path, monkeypatch):
+    # tensorflow/docs' migration_debugging notebook: a loss stored on the model in
+    # train_step and read by a test method crashed the frontend (an edge to a layer of
+    # another graph)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "check.py").write_text(textwrap.dedent("""
+        import numpy as np
+        import tensorflow as tf
+
+        class Model(tf.keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.logs = {"loss": []}
+
+            def train_step(self, data):
+                x, y = data
+                with tf.GradientTape() as tape:
+                    loss = self.compiled_loss(y, self(x))
+                self.logs["loss"].append(loss)
+
+        class Check:
+            def setup(self):
+                self.model = Model()
+                self.model.train_step((x, y))
+
+            def test_loss(self):
+                np.testing.assert_allclose(self.model.logs["loss"][:10], 0.0)
+    """))
+    result = CliRunner().invoke(cli, ["check", "--isolated", "--no-cache", "check.py"])
+    assert result.exit_code == 0, result.output
+    assert "internal error" not in result.output

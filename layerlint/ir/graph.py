@@ -276,11 +276,19 @@ class GraphBuilder:
         self.layers.append(layer)
         # Frontends pass sets of producers: order edges by layer id, so walks (and
         # so which layer a message names first) are the same on every run.
-        self.edges.extend((src.id, layer.id) for src in sorted(inputs, key=lambda lay: lay.id))
+        self.edges.extend((src.id, layer.id) for src in sorted(inputs, key=lambda lay: lay.id)
+                          if self.built(src))
         return layer
 
     def connect(self, src: Layer, dst: Layer) -> None:
-        self.edges.append((src.id, dst.id))
+        if self.built(src) and self.built(dst):
+            self.edges.append((src.id, dst.id))
+
+    def built(self, layer: Layer) -> bool:
+        """Whether ``layer`` is one of this graph's: a tensor one method stores on an
+        object and another reads (``self.logs["loss"]``) was built in the first
+        method's graph, and is no input here (its id may name another layer here)."""
+        return layer.id < len(self.layers) and self.layers[layer.id] is layer
 
     def build(self, outputs: Iterable[Layer] = (), role: Role = Role.UNKNOWN) -> LayerGraph:
         return LayerGraph(

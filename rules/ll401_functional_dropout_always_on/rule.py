@@ -188,4 +188,4 @@ class FunctionalDropoutAlwaysOn(Rule):
                                effect=effect)
 
 
-EFFECT = "predictions are random and worse after `model.eval()`"
+EFFECT = "inference predictions are random and worse"

@@ -570,15 +570,17 @@ class _Walker:
         if holder is None:
             return None
         kinds = self.layer_kinds(holder, mod)
+        name, index, default = _mode_parameter(holder)
         training: cst.BaseExpression | None = None
         positional = [a for a in call.args if a.keyword is None and not a.star]
         for arg in call.args:
-            if arg.keyword is not None and arg.keyword.value == "training":
+            if arg.keyword is not None and arg.keyword.value == name:
                 training = arg.value
-        if training is None and len(positional) > 1:
-            training = positional[1].value  # call(inputs, training)
+        if training is None and index is not None and len(positional) > index:
+            training = positional[index].value  # call(inputs, training)
         if training is None:
-            state = Tri.EXPRESSION if any(a.star for a in call.args) else Tri.DEFAULT_OFF
+            state = Tri.EXPRESSION if any(a.star for a in call.args) else (
+                Tri.DEFAULT_ON if _is_true(default) else Tri.DEFAULT_OFF)
         elif isinstance(training, cst.Name) and training.value in ("True", "False"):
             state = Tri.ON if training.value == "True" else Tri.OFF
         else:
@@ -853,6 +855,34 @@ def _near_flag(attr: str) -> bool:
     """A misspelling of ``requires_grad`` (``require_grad``, ``requires_grads``)."""
     return attr != _FLAG and attr.startswith("req") and \
         difflib.SequenceMatcher(None, attr, _FLAG).ratio() >= 0.85
+
+
+def _mode_parameter(holder: cst.CSTNode
+                    ) -> tuple[str, int | None, cst.BaseExpression | None]:
+    """The parameter that sets a Keras model's mode: ``training``, or, in a subclassed
+    model, the parameter its ``call`` passes on as ``training=`` (``def call(self, x,
+    is_training=False)`` calling ``self.bn(x, training=is_training)``), with its position
+    after the inputs' first (None: keyword-only) and its default."""
+    method = next((s for s in holder.body.body if isinstance(s, cst.FunctionDef)
+                   and s.name.value == "call"), None) if isinstance(holder, cst.ClassDef) \
+        else None
+    if method is None:
+        return "training", 1, None
+    passed_on = {a.value.value for c in _calls_in(method) for a in c.args
+                 if a.keyword is not None and a.keyword.value == "training"
+                 and isinstance(a.value, cst.Name)}
+    params = method.params
+    for index, param in enumerate([*params.posonly_params, *params.params][1:]):
+        if param.name.value == "training" or param.name.value in passed_on:
+            return param.name.value, index, param.default
+    for param in params.kwonly_params:
+        if param.name.value == "training" or param.name.value in passed_on:
+            return param.name.value, None, param.default
+    return "training", 1, None
+
+
+def _is_true(node: cst.BaseExpression | None) -> bool:
+    return isinstance(node, cst.Name) and node.value == "True"
 
 
 def _is_false_argument(call: cst.Call) -> bool:
