@@ -143,8 +143,10 @@ def main() -> None:
     files = _files(args.paths)
     lines = sum(p.read_bytes().count(b"\n") for p in files)
     names = "\n".join(str(p) for p in files)
+    shown = ", ".join(str(p) for p in args.paths[:4]) + (
+        f" and {len(args.paths) - 4} more" if len(args.paths) > 4 else "")
     print(f"corpus: {len(files)} .py files, {lines:,} lines under "
-          f"{', '.join(str(p) for p in args.paths)}; {os.cpu_count()} CPUs, load average "
+          f"{shown}; {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.2f} (a shared machine: compare ratios from this run)")
     env = _environment(None)
     python = sys.executable
@@ -157,8 +159,13 @@ def main() -> None:
     _row("LibCST parse-only", base, base.cpu)
     base_cpu = base.cpu
 
+    known: set[str] = set()
     if args.before is not None:
-        before = _interleaved({output: [*check, "--format", output, *paths]
+        # the same cold, one-process run as the rows below, with the flags it knows
+        known = _known_flags(layerlint, _environment(args.before), ("--no-cache", "--jobs"))
+        cold_flags = [*(["--no-cache"] if "--no-cache" in known else []),
+                      *(["--jobs", "1"] if "--jobs" in known else [])]
+        before = _interleaved({output: [*check, "--format", output, *cold_flags, *paths]
                                for output in ("json", "text")},
                               _environment(args.before), args.repeat)
         for output, timing in before.items():
@@ -217,10 +224,18 @@ def main() -> None:
             now = _best(command, env, 5)
             line = f"   {name:40} {now.wall:6.3f} / {now.cpu:6.3f}"
             if args.before is not None:
-                old_command = [c for c in command if c != "--no-cache"]
+                old_command = [c for c in command if c != "--no-cache" or c in known]
                 old = _best(old_command, _environment(args.before), 5)
                 line += f"   before: {old.wall:6.3f} / {old.cpu:6.3f}"
             print(line)
+
+
+def _known_flags(layerlint: list[str], env: dict[str, str], flags: Sequence[str]) -> set[str]:
+    """The flags of ``flags`` that this ``check`` knows (an older checkout may lack some:
+    without ``--no-cache`` a repeated run would be a warm one)."""
+    shown = subprocess.run([*layerlint, "check", "--help"], env=env, text=True, cwd=_NEUTRAL,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    return {flag for flag in flags if flag in shown}
 
 
 def _onnx_file(folder: Path) -> Path | None:

@@ -14,11 +14,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 from layerlint.registry import SelectionError, enabled_codes, expand, expand_ignore
 
 __all__ = ["ConfigError", "Overrides", "Resolver", "Settings", "load_settings"]
@@ -190,6 +185,11 @@ def _finish(settings: Settings, overrides: Overrides) -> Settings:
 def _parse(data: bytes) -> dict:
     """TOML from bytes; ValueError for anything that is not valid TOML (bad UTF-8,
     nesting too deep, an integer too long to convert) with the reason."""
+    # imported here: a run without a configuration file does not pay for the parser
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
     try:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as error:

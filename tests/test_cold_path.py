@@ -55,3 +55,11 @@ def test_version_imports_no_rules():
     status, loaded = _loaded("layerlint.registry,layerlint.rule,layerlint.ir,pygls,lsprotocol",
                              "--version")
     assert (status, loaded) == (0, [])
+
+
+def test_run_without_configuration_imports_no_toml_parser():
+    # a run that reads no configuration file (--isolated) does not pay for the parser,
+    # nor for importlib.abc (what the checkout's rule mapping once imported)
+    status, loaded = _loaded("tomllib,tomli,importlib.abc", "check", str(FIXTURES / "torch"))
+    assert status == 1
+    assert loaded == []
