@@ -492,6 +492,9 @@ def _verify(file: Path, findings: list[Finding], project: Project, rules: dict[s
     from layerlint.frontends.source_fixer import plan
 
     tried: dict[tuple, bool] = {}  # (finding, fixed text) -> whether it resolves
+    # a finding reported by several graphs (a block in each model a file builds) is
+    # planned once: planning transforms and regenerates the whole file
+    planned: dict[Finding, Fix | None] = {}
     for index, finding in enumerate(findings):
         fix = finding.fix
         if fix is None:
@@ -501,6 +504,12 @@ def _verify(file: Path, findings: list[Finding], project: Project, rules: dict[s
                 or not target.path.endswith(".py") or target.path != finding.location.path \
                 or finding.code not in rules:
             continue  # only Python source is fixed (never a notebook or an ONNX graph)
+        if finding in planned:
+            done = planned[finding]
+            if done is not None:
+                verified[index] = done
+            continue
+        planned[finding] = None
         path = Path(target.path)
         parsed = project.modules.get(path.resolve())
         module = parsed if isinstance(parsed, PythonModule) else None
@@ -517,7 +526,8 @@ def _verify(file: Path, findings: list[Finding], project: Project, rules: dict[s
             tried[key] = _resolves(file, finding, fixed.original, fixed.fixed, project,
                                    rules[finding.code], findings)
         if tried[key]:
-            verified[index] = fix.verified(text_edits(fixed.original, fixed.fixed))
+            verified[index] = planned[finding] = fix.verified(
+                text_edits(fixed.original, fixed.fixed))
 
 
 def _resolves(file: Path, finding: Finding, original: str, fixed: str, project: Project,
@@ -525,11 +535,19 @@ def _resolves(file: Path, finding: Finding, original: str, fixed: str, project: 
     """Whether re-linting ``file`` with the finding's file changed to ``fixed`` reports
     the rule's findings there without this one and without a new one. Findings are
     matched by the code they point at (positions move when lines move)."""
-    from layerlint.frontends.python.source import parse_python
+    from layerlint.frontends.python.source import PythonModule, parse_python
     from layerlint.pytext import detect_encoding
 
     path = finding.location.path
     trial = Project(project.files, display=project.display, contents=project.contents)
+    changed = Path(path).resolve()
+    for key, module in project.modules.items():
+        if key != changed and isinstance(module, PythonModule):
+            # an unchanged file's parse (an immutable tree) serves again, with fresh
+            # position caches, as a new parse would: only the fixed file is parsed
+            trial.modules[key] = replace(module, definitions=dict(module.definitions),
+                                         aliases=dict(module.aliases), _statements=None,
+                                         _located={}, _taken=set(), _codes={})
     try:
         encoding = detect_encoding(fixed.encode("utf-8", "replace"))
         parse_python(Path(path), trial, fixed.encode(encoding, "replace"))

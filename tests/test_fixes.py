@@ -224,3 +224,37 @@ def test_json_fix_holds_the_edits_that_fix_applies(project, tmp_path):
     patched = _apply(SOURCE, finding["fix"]["edits"])
     _check("--fix")  # applies exactly this safe fix
     assert patched == project.read_text() != SOURCE
+
+
+def test_a_block_reported_by_each_model_that_builds_it_is_planned_once(
+        tmp_path, monkeypatch):
+    # the block's finding comes from its own graph and from each builder's model: its
+    # fix is planned (a whole-file transform) and verified once, not once per graph
+    from layerlint.frontends import source_fixer
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.drop = nn.Dropout(0.5)
+                self.bn = nn.BatchNorm1d(4)
+
+            def forward(self, x):
+                return self.bn(self.drop(x))
+
+        def small():
+            return nn.Sequential(Block(), nn.Linear(4, 2))
+
+        def large():
+            return nn.Sequential(Block(), Block(), nn.Linear(4, 2))
+    """))
+    planned: list[str] = []
+    plan = source_fixer.plan
+    monkeypatch.setattr(source_fixer, "plan", lambda *a, **k: (
+        planned.extend(f.code for f in a[2]), plan(*a, **k))[1])
+    findings = json.loads(_check("--format", "json", "--select", "LL101").stdout)
+    assert [(f["code"], f["line"]) for f in findings] == [("LL101", 7)]
+    assert planned == ["LL101"]

@@ -277,8 +277,10 @@ def plan(path: Path, data: bytes, findings: Sequence[Finding], display: str,
             module = parse_python(path, Project([path], display=lambda _: display), data)
         except InputError as error:
             raise ValueError(f"cannot parse {display}: {error.message}") from None
-    # a dry run needs no text: skip regenerating the whole file's code
-    text = module.text if each_alone else module.module.code
+    # a dry run needs no text: skip regenerating the whole file's code (and the
+    # frontend's parse keeps it for the next fix planned on the same file)
+    text = module.text if each_alone else parsed.code(parsed.module) if parsed is not None \
+        else module.module.code
     result = FilePlan(path, text, text)
     index = _Index(module)
     arguments: dict[cst.Call, tuple[str, cst.BaseExpression]] = {}
