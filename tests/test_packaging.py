@@ -79,6 +79,8 @@ def test_wheel_dependencies(installed):
     core = {r.name.lower() for r in requirements if r.marker is None}
     assert core == {"libcst", "click", "onnx"}  # torch only in an extra
     assert any(r.name == "torch" and r.marker is not None for r in requirements)
+    # the editor server's pygls, too: `pip install 'layerlint[server]'`
+    assert [str(r.marker) for r in requirements if r.name == "pygls"] == ['extra == "server"']
     for requirement in requirements:
         if requirement.marker is None:  # the ones lent to the fresh venv must fit
             assert requirement.specifier.contains(
