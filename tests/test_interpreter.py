@@ -308,3 +308,21 @@ def test_a_module_dict_filled_by_key_is_followed(tmp_path):
     result = check_paths([path], select_rules(["LL101"]))
     assert [(f.location.line, f.message.split(" (")[0]) for f in result.findings] == [
         (9, "`self.blocks.drop`"), (12, "`self.stages[0]`")]
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_an_import_of_a_name_too_long_for_a_file_is_not_a_read_error(tmp_path, framework):
+    # the import is looked up as a project file by path; a 300-character module name
+    # is a path the system refuses (ENAMETOOLONG), which once made the file an LL001
+    long = "a" * 300
+    layers = ("import torch.nn as nn\nmodel = nn.Sequential(nn.Dropout(0.1), nn.BatchNorm1d(3))"
+              if framework == "torch" else "from keras import layers\n"
+              "model = keras.Sequential([layers.Dropout(0.1), layers.BatchNormalization()])")
+    path = tmp_path / "model.py"
+    path.write_text(f"from {long} import Block\nimport {long}.b\n{layers}\n")
+    script = tmp_path / "script.py"  # no framework marker: its imports are looked up
+    script.write_text(f"from {long} import build\nbuild().compile(loss='mse')\n")
+    result = check_paths([path, script], select_rules(["LL0", "LL101"]))
+    assert not result.internal_errors
+    assert [(Path(f.location.path).name, f.code) for f in result.findings] == [
+        ("model.py", "LL101")]

@@ -82,10 +82,9 @@ class Project:
             return True
         known = self._is_file.get(path)
         if known is None:
-            text = str(path)
             known = self._is_file[path] = (
-                path.suffix == ".py" and text.startswith(self._root_prefixes)
-                and path.is_file())
+                path.suffix == ".py" and str(path).startswith(self._root_prefixes)
+                and _is_file(path))
         return known
 
     @functools.cached_property
@@ -120,6 +119,15 @@ class Project:
         self.modules.move_to_end(path)
         while len(self.modules) > limit:
             self.modules.popitem(last=False)
+
+
+def _is_file(path: Path) -> bool:
+    """A regular file; False for a path the system cannot even look up (an import of
+    a 300-character module name is a name too long, not an unreadable input)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 _ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
