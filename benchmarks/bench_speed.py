@@ -19,6 +19,8 @@ measured in the same run:
 - with ``--tools DIR`` (a separate environment: never project dependencies), TorchFix
   ``--select ALL`` on the files that mention torch, ``fixit lint`` (built-in rules), and
   ruff ``--select ALL --no-cache`` when found there or on PATH;
+- in one process: ``check_paths`` with and without fix marks (text and JSON output mark
+  fixes) against LibCST parse-only in the same process: the analysis alone;
 - the cold path: ``layerlint --version``, one ``.py`` file and one ``.onnx`` file
   (best of five runs, wall and CPU seconds; targets 0.05 s and 0.25 s).
 
@@ -59,6 +61,47 @@ for name in sys.stdin.read().splitlines():
     except Exception:
         pass
 """
+
+
+# In one process, the analysis alone (no start-up, configuration or output): check_paths
+# with and without the fix marks that text and JSON output compute, against LibCST
+# parse-only of the same files in the same process (best of ``sys.argv[1]`` runs each).
+_IN_PROCESS = """
+import io, sys, time, tokenize
+from pathlib import Path
+import libcst
+from layerlint.engine import check_paths
+from layerlint.registry import select_rules
+files = [Path(n) for n in sys.stdin.read().splitlines()]
+rules = select_rules(["ALL"])
+check_paths(files[:1], rules, jobs=1)  # imports
+def parse():
+    for name in files:
+        data = name.read_bytes()
+        try:
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+            libcst.parse_module(data.decode(encoding))
+        except Exception:
+            pass
+def timed(action):
+    started = time.process_time()
+    action()
+    return time.process_time() - started
+runs = [(timed(parse), timed(lambda: check_paths(files, rules, jobs=1)),
+         timed(lambda: check_paths(files, rules, jobs=1, fixable=True)))
+        for _ in range(int(sys.argv[1]))]
+print(*(min(column) for column in zip(*runs)))
+"""
+
+
+def _in_process(env: dict[str, str], names: str, repeat: int) -> tuple[float, ...] | None:
+    done = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(repeat)], env=env,
+                          input=names, text=True, cwd=_NEUTRAL, capture_output=True)
+    try:
+        return tuple(float(x) for x in done.stdout.split())
+    except ValueError:
+        print(f"   ! in-process run failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
 
 
 @dataclass
@@ -210,6 +253,17 @@ def main() -> None:
     for output in ("json", "text"):
         print(f"   warm {output}: {warm[output].cpu / cold[output].cpu:.1%} of cold CPU, "
               f"{warm[output].wall / cold[output].wall:.1%} of cold wall (target: <= 5%)")
+
+    print(f"\n   in one process (CPU, best of {args.repeat}; vs LibCST parse-only in the "
+          f"same process; target 2.0x, issue 14: 1.5x)")
+    trees = [("now", env)] + ([("before", _environment(args.before))]
+                              if args.before is not None else [])
+    for name, tree_env in trees:
+        found = _in_process(tree_env, names, args.repeat)
+        if found and len(found) == 3:
+            parse, plain, marked = found
+            print(f"   {name:7} parse {parse:6.2f} s   check {plain:6.2f} s {plain / parse:5.2f}x"
+                  f"   with fix marks {marked:6.2f} s {marked / parse:5.2f}x")
 
     print("\n   cold path (best of 5: wall s / CPU s)")
     rows = [("layerlint --version", [*layerlint, "--version"]),
