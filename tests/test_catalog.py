@@ -31,6 +31,7 @@ CATALOG = {
     "LL105": ("dropout-on-output", True),
     "LL106": ("repeated-activation", True),
     "LL107": ("dropout-with-batchnorm", False),
+    "LL110": ("shared-batchnorm", True),
     "LL201": ("softmax-before-cross-entropy", True),
     "LL202": ("double-sigmoid", True),
     "LL203": ("sigmoid-then-bce", True),

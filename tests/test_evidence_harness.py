@@ -27,9 +27,10 @@ from layerlint.evidence.stats import VERDICTS  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
-RULE_CODES = ["LL101", "LL102", "LL103", "LL104", "LL105", "LL106", "LL107", "LL201",
-              "LL202", "LL203", "LL204", "LL205", "LL206", "LL207", "LL208", "LL209",
-              "LL210", "LL301", "LL302", "LL401", "LL402", "LL403", "LL404", "LL405", "LL406"]
+RULE_CODES = ["LL101", "LL102", "LL103", "LL104", "LL105", "LL106", "LL107", "LL110",
+              "LL201", "LL202", "LL203", "LL204", "LL205", "LL206", "LL207", "LL208",
+              "LL209", "LL210", "LL301", "LL302", "LL401", "LL402", "LL403", "LL404", "LL405",
+              "LL406"]
 REPORT_KEYS = {"schema", "code", "module", "question", "mode", "device", "versions",
                "config_key", "arms", "paired_init", "seeds", "trials", "exact",
                "comparisons", "controls", "datasets", "withheld", "complete", "primary",

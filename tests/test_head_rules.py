@@ -158,3 +158,101 @@ def test_ll204_torch_nll_on_logits_names_the_layer_in_the_other_file(monkeypatch
     assert [(Path(r.location.path).name, r.location.line) for r in finding.related] == [
         ("models.py", 15)]
     assert finding.fix is not None and not finding.fix.safe
+
+
+# -- LL110 shared-batchnorm: what counts as one object applied twice -----------------------
+_LL110_MODULE = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(8, 8, 3, bias=False)
+        self.b = nn.Conv2d(8, 8, 3, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.stats_free = nn.BatchNorm2d(8, track_running_stats=False)
+
+    def forward(self, x, y, items):
+{body}
+"""
+
+
+@pytest.mark.parametrize(("body", "lines"), [
+    # two inputs of forward are two inputs, not one
+    ("return self.bn(x) + self.bn(y)", [14]),
+    # a loop of known length applies it on each pass (reported once)
+    ("for _ in range(3):\n    x = self.bn(self.a(x))\nreturn x", [15]),
+    # the same objects on the same tensor compute one value: one input
+    ("return self.bn(self.a(x)) * self.bn(self.a(x))", []),
+    # if/else: only one side runs; an early return excludes what follows
+    ("if x.shape[1] > 4:\n    return self.bn(self.a(x))\nreturn self.bn(self.b(x))", []),
+    ("z = self.bn(self.a(x)) if self.training else self.bn(self.b(x))\nreturn z", []),
+    # a loop over items of unknown number may run once
+    ("return [self.bn(item) for item in items]", []),
+    ("for item in items:\n    x = x + self.bn(item)\nreturn x", []),
+    ("while x.shape[-1] > 4:\n    x = self.bn(self.a(x))\nreturn x", []),
+    # no running statistics, nothing to mix
+    ("return self.stats_free(self.a(x)) + self.stats_free(self.b(x))", []),
+])
+def test_ll110_which_second_applications_count(tmp_path, body, lines):
+    path = tmp_path / "net.py"
+    path.write_text(HEADER + _LL110_MODULE.format(body=textwrap.indent(body, " " * 8)))
+    findings = check_paths([path], select_rules(["LL110"])).findings
+    assert [f.location.line for f in findings] == lines
+
+
+def test_ll110_message_names_the_first_application(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text(HEADER + _LL110_MODULE.format(
+        body="        p = self.bn(self.a(x))\n        return p + self.bn(self.b(y))"))
+    (finding,) = check_paths([path], select_rules(["LL110"])).findings
+    assert (finding.location.line, finding.location.column) == (15, 20)
+    assert finding.message.startswith(
+        "batchnorm `self.bn` is applied again here to another input (first at line 14)")
+    # the first application, then the constructor
+    assert [r.location.line for r in finding.related] == [14, 10]
+
+
+def test_ll110_training_code_calls_are_forward_passes_of_their_own(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text(HEADER + _LL110_MODULE.format(body="        return self.bn(self.a(x))") + """
+model = Net()
+for epoch in range(3):
+    for x, y in loader:
+        loss = F.cross_entropy(model(x, x, None), y)
+        loss.backward()
+    with torch.no_grad():
+        model(x, x, None)
+""")
+    assert check_paths([path], select_rules(["LL110"])).findings == []
+
+
+def test_ll110_keras_functional_submodel_applied_to_two_inputs(tmp_path):
+    path = tmp_path / "siamese.py"
+    path.write_text(textwrap.dedent("""
+        import keras
+        from keras import layers
+
+        x_in = keras.Input(shape=(8,))
+        encoder = keras.Model(x_in, layers.BatchNormalization()(layers.Dense(8)(x_in)))
+        a, b = keras.Input(shape=(8,)), keras.Input(shape=(8,))
+        siamese = keras.Model([a, b], layers.Subtract()([encoder(a), encoder(b)]))
+        for epoch in range(3):
+            for batch in data:
+                encoder(batch, training=True)
+    """))
+    (finding,) = check_paths([path], select_rules(["LL110"])).findings
+    assert finding.location.line == 6 and "more than once" in finding.message
+
+
+def test_ll110_keras_inference_mode_call_does_not_update_the_statistics(tmp_path):
+    path = tmp_path / "frozen.py"
+    path.write_text(textwrap.dedent("""
+        import keras
+        from keras import layers
+
+        a, b = keras.Input(shape=(8,)), keras.Input(shape=(8,))
+        bn = layers.BatchNormalization()
+        x = bn(layers.Dense(8)(a))
+        y = bn(layers.Dense(8)(b), training=False)
+        model = keras.Model([a, b], layers.Concatenate()([x, y]))
+    """))
+    assert check_paths([path], select_rules(["LL110"])).findings == []

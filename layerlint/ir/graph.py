@@ -86,6 +86,12 @@ class Layer:
     condition: Condition | None = None  # the tests under which the layer exists
     module_path: str | None = None
     typed: LayerAttrs | None = None
+    # Which module or layer object this is an application of: layers with the same
+    # number apply one object (one set of parameters and running statistics) in one
+    # forward pass. None where the frontend cannot tell, or is not sure that the
+    # application happens in the same pass (a later pass of a loop of unknown length,
+    # training code that calls the model once per step).
+    instance: int | None = None
 
     @property
     def kind(self) -> Kind:
@@ -254,6 +260,7 @@ class GraphBuilder:
         condition: Condition | str | None = None,
         module_path: str | None = None,
         typed: LayerAttrs | None = None,
+        instance: int | None = None,
     ) -> Layer:
         if isinstance(condition, str):
             condition = Condition((condition,))
@@ -272,6 +279,7 @@ class GraphBuilder:
             condition=condition,
             module_path=module_path,
             typed=typed,
+            instance=instance,
         )
         self.layers.append(layer)
         # Frontends pass sets of producers: order edges by layer id, so walks (and

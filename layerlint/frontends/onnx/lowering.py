@@ -122,6 +122,7 @@ class Record:
     module_path: str | None = None
     use: Location | None = None
     removed: bool = False
+    instance: int | None = None
 
 
 @dataclass
@@ -183,6 +184,7 @@ class Lowering(Patterns):
         self.records: list[Record] = []
         self.evidence = Evidence()
         self.notes: list[str] = []
+        self.statistics: dict[tuple[str, ...], int] = {}  # running-statistics owners
         self.imported = {o.domain: o.version for f in model.functions for o in f.opset_import}
         self.imported.update({o.domain: o.version for o in model.opset_import})
         self.functions = {(f.domain, f.name): (i, f) for i, f in enumerate(model.functions)}
@@ -223,7 +225,7 @@ class Lowering(Patterns):
                 rec.op, rec.label, rec.location,
                 [built[i] for i in dict.fromkeys(rec.inputs) if i in built],
                 info=rec.info, attrs=rec.attrs, use=rec.use, condition=rec.condition,
-                module_path=rec.module_path)
+                module_path=rec.module_path, instance=rec.instance)
         # Back edges (loop-carried values) point at later records.
         for index, rec in enumerate(self.records):
             if rec.removed:
@@ -401,7 +403,22 @@ class Lowering(Patterns):
         return Record(op=op, info=info, label=module or f"{body.label_prefix}{name}",
                        location=location,
                        inputs=sources, attrs=attrs, condition=body.condition,
-                       module_path=module, use=source_location(meta) or body.caller_use)
+                       module_path=module, use=source_location(meta) or body.caller_use,
+                       instance=self._statistics_owner(node, info, body))
+
+    def _statistics_owner(self, node: NodeProto, info: OpInfo, body: Body) -> int | None:
+        """One number per pair of running-statistics initializers: BatchNormalization
+        nodes that read the same mean and variance are one layer applied twice. Only in
+        the main graph, where a name is one initializer (a function body's names are
+        its parameters)."""
+        if info.kind is not Kind.BATCHNORM or node.op_type != "BatchNormalization" or \
+                body.parent is not None or len(node.input) < 5:
+            return None
+        stats = tuple(node.input[3:5])
+        if not all(body.constant(name) is not None or name in body.declared
+                   for name in stats):
+            return None
+        return self.statistics.setdefault(stats, len(self.statistics))
 
     def _record_constant(self, node: NodeProto, body: Body) -> None:
         for name in node.output:

@@ -15,8 +15,9 @@ an exception, a hang or a memory spike.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -175,6 +176,15 @@ class Interpreter:
         self._imported: dict[tuple[int, str], Value] = {}
         self._stars: dict[int, list[str]] = {}
         self._strings: dict[cst.SimpleString, Value] = {}  # string literals by node
+        # Which applications are of one layer object in one forward pass (Layer.instance):
+        # ``speculative`` counts the enclosing later passes of loops of unknown length,
+        # ``forward_pass`` numbers the runs of a model on data (``model(batch)`` in a loop).
+        self.speculative = 0
+        self.forward_pass = self._passes = 0
+        self.in_forward = 0  # depth of module applications being run
+        self.alternative: list[tuple[int, int]] = []  # options of Alternatives being applied
+        self.training_code = False
+        self._instances: dict[tuple[Hashable, int, tuple[tuple[int, int], ...]], int] = {}
 
     # -- budgets ----------------------------------------------------------------------
     def start_model(self) -> None:
@@ -319,11 +329,12 @@ class Interpreter:
         elif isinstance(stmt, cst.For):
             self.for_statement(stmt, frame)
         elif isinstance(stmt, cst.While):
-            for _ in range(self.limits.unknown_passes):
-                try:
-                    self.run_block(stmt.body, frame)
-                except _LoopExit:
-                    pass
+            for index in range(self.limits.unknown_passes):
+                with self.loop_pass(index > 0):
+                    try:
+                        self.run_block(stmt.body, frame)
+                    except _LoopExit:
+                        pass
         elif isinstance(stmt, cst.With):
             self.with_statement(stmt, frame)
         elif isinstance(stmt, cst.Try):
@@ -417,6 +428,10 @@ class Interpreter:
             frame.env = env_else if body_exit is not None else env_body
             if instance is not None:
                 instance.attrs = (attrs_else if body_exit is not None else attrs_body) or {}
+            if _Return in (body_exit, else_exit):
+                # the rest of the function runs only when the returning branch did not
+                # (``if cond: return self.main(x)`` then ``return self.main(x) + ...``)
+                frame.condition = else_condition if body_exit is not None else body_condition
             return
         merged: dict[str, Value] = {}
         for name in dict.fromkeys((*env_body, *env_else)):
@@ -450,6 +465,24 @@ class Interpreter:
             condition=condition, module_path=frame.prefix or None)
         return Tensor(frozenset({layer}))
 
+    @contextlib.contextmanager
+    def loop_pass(self, is_speculative: bool) -> Iterator[None]:
+        """One pass over a loop body; a later pass over items of unknown number may not
+        happen at all, so what it applies is not known to be a second application."""
+        self.speculative += is_speculative
+        try:
+            yield
+        finally:
+            self.speculative -= is_speculative
+
+    def instance(self, identity: Hashable | None) -> int | None:
+        """``Layer.instance`` of an application here of the layer object ``identity``
+        (a ``LayerSpec.identity``, or a token for a layer copied from another graph)."""
+        if identity is None or self.speculative or self.training_code:
+            return None
+        key = (identity, self.forward_pass, tuple(self.alternative))
+        return self._instances.setdefault(key, len(self._instances))
+
     def iterate(self, iterable: Value) -> list[Value]:
         """The items a loop over ``iterable`` binds, or unknowns when it is opaque."""
         if isinstance(iterable, (ListValue, Seq, ModList)):
@@ -467,12 +500,13 @@ class Interpreter:
             # ``for section in cfg: if section == "conv": ... elif ...``: which layer
             # follows which is in the data; joining one pass to the next would be a guess.
             items = items[:1]
-        for item in items:
+        for index, item in enumerate(items):
             self.bind(stmt.target, item, frame)
-            try:
-                self.run_block(stmt.body, frame)
-            except _LoopExit:
-                pass
+            with self.loop_pass(index > 0 and item is UNKNOWN):
+                try:
+                    self.run_block(stmt.body, frame)
+                except _LoopExit:
+                    pass
         if stmt.orelse is not None:
             self.run_block(stmt.orelse.body, frame)
 
@@ -647,11 +681,12 @@ class Interpreter:
                 if len(items) < self.limits.items:
                     items.append(self.eval(node.elt, local))
                 return
-            for item in self.iterate(self.eval(comp.iter, local)):
+            for index, item in enumerate(self.iterate(self.eval(comp.iter, local))):
                 self.step()
                 self.bind(comp.target, item, local)
-                if all(self.truthy(self.eval(c.test, local)) for c in comp.ifs):
-                    loop(comp.inner_for_in)
+                with self.loop_pass(index > 0 and item is UNKNOWN):
+                    if all(self.truthy(self.eval(c.test, local)) for c in comp.ifs):
+                        loop(comp.inner_for_in)
 
         loop(node.for_in)
         return ListValue(items)
@@ -1436,6 +1471,20 @@ class Interpreter:
         assert builder is not None
         tensor = value if isinstance(value, Tensor) else union([value])
         frontier = tensor.frontier if tensor else frozenset()
+        if not frontier and not self.in_forward and isinstance(module, (Seq, Instance,
+                                                                        GraphModel)):
+            # a model run on data by plain code, not on a tensor of the graph being built:
+            # each run (``for batch in data: model(batch)``) is a forward pass of its own
+            outer, self._passes = self.forward_pass, self._passes + 1
+            self.forward_pass = self._passes
+            try:
+                return self.apply_module(module, frontier, node, frame)
+            finally:
+                self.forward_pass = outer
+        return self.apply_module(module, frontier, node, frame)
+
+    def apply_module(self, module: Value, frontier: frozenset[Layer],
+                     node: cst.CSTNode | None, frame: Frame) -> Value:
         if isinstance(module, LayerSpec):
             return self.apply_spec(module, frontier, node, frame)
         if isinstance(module, Seq):
@@ -1452,8 +1501,15 @@ class Interpreter:
                 frame.condition = outer
             return current
         if isinstance(module, Alternatives):
-            results = [self.apply(option, Tensor(frontier), node, frame)
-                       for option in module.options]
+            # only one option runs: the same layer reached through two of them is not
+            # applied twice (``net = Residual(net) if cond else net``)
+            results = []
+            for index, option in enumerate(module.options):
+                self.alternative.append((module.identity, index))
+                try:
+                    results.append(self.apply(option, Tensor(frontier), node, frame))
+                finally:
+                    self.alternative.pop()
             return union(results) or Tensor(frontier)
         if isinstance(module, Instance):
             return self.apply_instance(module, Tensor(frontier), node, frame)
@@ -1473,7 +1529,8 @@ class Interpreter:
         layer = frame.builder.add(
             spec.op, spec.label or spec.default_label, spec.location, frontier,
             info=spec.info, attrs=self.in_mode(spec.attrs, spec.info or lookup(spec.op), frame),
-            use=use, condition=condition or None, module_path=module_path)
+            use=use, condition=condition or None, module_path=module_path,
+            instance=self.instance(spec.identity))
         if spec.activation is not None:
             op, info, attrs = spec.activation
             layer = frame.builder.add(
@@ -1493,12 +1550,14 @@ class Interpreter:
             return self.opaque(module.label or module.cls.node.name.value, node, [tensor],
                                frame)
         self.stack.append(module.cls.node)
+        self.in_forward += 1
         try:
             return self.call_function(
                 Function(forward[0], forward[1].mod, module, forward[1]), [tensor], {},
                 frame.child(prefix=prefix, condition=frame.condition & module.condition,
                             self_=module, label_root=self.instance_label_root(module, frame)))
         finally:
+            self.in_forward -= 1
             self.stack.pop()
 
     def apply_opaque(self, module: Value, frontier: frozenset[Layer], node: cst.CSTNode | None,

@@ -8,6 +8,7 @@ modules, an instance of a user class, alternatives after an ``if``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -22,6 +23,9 @@ __all__ = [
     "LayerSpec", "ListValue", "ModList", "Module", "OpaqueModule", "Partial", "QualName",
     "Range", "Seq", "Tensor", "Value", "is_module", "merge", "tensors_in", "union",
 ]
+
+
+_IDENTITIES = itertools.count()
 
 
 class Value:
@@ -96,6 +100,9 @@ class LayerSpec(Module):
     info: OpInfo | None = None  # when the op name alone does not say (``Activation("relu")``)
     # A fused activation (``Dense(8, activation="relu")``): (op, info, attrs)
     activation: tuple[str, OpInfo, dict[str, object]] | None = None
+    # The layer object this value is: a relabelled copy of the value keeps it, a layer
+    # constructed again (another instance of a block) gets a new one.
+    identity: int = field(default_factory=lambda: next(_IDENTITIES))
 
 
 @dataclass(eq=False)
@@ -128,6 +135,7 @@ class Alternatives(Module):
     """One of several module values (after ``if``/``else``): applied in parallel."""
 
     options: list[Value]
+    identity: int = field(default_factory=lambda: next(_IDENTITIES))
 
 
 @dataclass(eq=False)

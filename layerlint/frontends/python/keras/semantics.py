@@ -517,7 +517,9 @@ class KerasInterpreter(Interpreter):
                 attrs=dict(attrs), use=layer.use,
                 condition=(frame.condition & layer.condition) or None,
                 module_path=layer.module_path,
-                typed=layer.typed if attrs is layer.attrs else None)
+                typed=layer.typed if attrs is layer.attrs else None,
+                instance=self.instance(
+                    None if layer.instance is None else ("copy", layer.instance)))
         return Tensor(frozenset(copies[h.id] for h in model.heads if copies.get(h.id)))
 
     def apply_instance(self, module: Instance, tensor: Tensor, node: cst.CSTNode | None,

@@ -164,9 +164,14 @@ def _run_model(interpreter: TorchInterpreter, module: Value, builder: GraphBuild
         if forward is not None:
             env = interpreter.bind_parameters(
                 Function(forward[0], forward[1].mod, module, forward[1]), [], {})
+            # each tensor argument is an input of its own (``forward(self, a, b)``: a
+            # module applied to ``a`` and to ``b`` sees two inputs, not one)
+            first = True
             for key, value in env.items():
                 if value is UNKNOWN:
-                    env[key] = Tensor(frozenset({start}))
+                    source = start if first else builder.add(
+                        "input", key, Location(mod.display, 1, 1), info=_INPUT)
+                    env[key], first = Tensor(frozenset({source})), False
             local = Frame(forward[1].mod, env, self_=module, cls=forward[1], builder=builder)
             interpreter.stack.append(module.cls.node)
             try:

@@ -83,7 +83,6 @@ class TorchInterpreter(Interpreter):
         # blocks, evaluation functions and ``model.eval()``.
         self.grad_off = 0
         self.eval_mode = False
-        self.training_code = False
 
     def losses_active(self) -> bool:
         return not self.grad_off and not self.eval_mode

@@ -1,0 +1,3 @@
+from layerlint.rules.ll110_shared_batchnorm.rule import SharedBatchnorm
+
+RULE = SharedBatchnorm
