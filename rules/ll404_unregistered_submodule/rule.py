@@ -139,6 +139,24 @@ class UnregisteredSubmodule(Rule):
                         x = conv(x)
                     return x
         """),
+        Example.pytorch("""
+            import torch.nn as nn
+            from torch.nn import ModuleList
+
+            class Stack(nn.Module):
+                def __init__(self, depth):
+                    super().__init__()
+                    layers = ModuleList([])  # a ModuleList filled by append and insert
+                    for _ in range(depth):
+                        layers.append(nn.Linear(16, 16))
+                    layers.insert(0, nn.Linear(8, 16))
+                    self.layers = layers
+
+                def forward(self, x):
+                    for layer in self.layers:
+                        x = layer(x)
+                    return x
+        """),
     )
     unsupported = {
         "keras": "Keras tracks layers assigned in lists, tuples and dicts (its attribute "

@@ -899,9 +899,20 @@ def _plain_containers(walker: _Walker, cls: cst.ClassDef, mod: PythonModule
         return
     smalls = [(method, s) for method in cls.body.body if isinstance(method, cst.FunctionDef)
               for s in _small_statements(method.body.body)]
-    local_layers: dict[str, list[str]] = {}  # local list name -> layers appended
+    local_layers: dict[tuple[int, str], list[str]] = {}  # (method, local) -> layers appended
     appended: dict[str, list[str]] = {}  # self attribute -> layers appended
-    for _, small in smalls:
+    # locals a method binds to a plain container (``layers = []``), and to anything else
+    # (``extra = nn.ModuleList(...)``, whose ``insert`` registers what it takes)
+    plain: set[tuple[int, str]] = set()
+    other: set[tuple[int, str]] = set()
+    for method, small in smalls:
+        if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
+            targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) \
+                else [small.target]
+            for target in targets:
+                if isinstance(target, cst.Name):
+                    (plain if _plain_container(small.value) else other).add(
+                        (id(method), target.value))
         if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
             call = small.value
             if isinstance(call.func, cst.Attribute) and call.func.attr.value in (
@@ -911,9 +922,9 @@ def _plain_containers(walker: _Walker, cls: cst.ClassDef, mod: PythonModule
                 if layers and isinstance(owner, cst.Attribute) and _is_self(owner.value):
                     appended.setdefault(owner.attr.value, []).extend(layers)
                 elif layers and isinstance(owner, cst.Name):
-                    local_layers.setdefault(owner.value, []).extend(layers)
+                    local_layers.setdefault((id(method), owner.value), []).extend(layers)
     text: str | None = None
-    for _, small in smalls:
+    for method, small in smalls:
         if not isinstance(small, (cst.Assign, cst.AnnAssign)) or small.value is None:
             continue
         targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) \
@@ -927,8 +938,9 @@ def _plain_containers(walker: _Walker, cls: cst.ClassDef, mod: PythonModule
             layers: list[str] = []
             if container:
                 layers = _layers_in(walker, value, mod) + appended.get(attr, [])
-            elif isinstance(value, cst.Name) and value.value in local_layers:
-                container, layers = "list", local_layers[value.value]
+            elif isinstance(value, cst.Name) and (id(method), value.value) in local_layers \
+                    and (id(method), value.value) in plain - other:
+                container, layers = "list", local_layers[(id(method), value.value)]
             if not container or not layers:
                 continue
             if text is None:  # the class's code, regenerated only for a container of layers
@@ -944,6 +956,13 @@ def _plain_containers(walker: _Walker, cls: cst.ClassDef, mod: PythonModule
 
 def _is_self(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Name) and node.value == "self"
+
+
+def _plain_container(node: cst.BaseExpression) -> bool:
+    """A literal container, or ``list()``/``dict()``/``tuple()``."""
+    return _container_kind(node) is not None or (
+        isinstance(node, cst.Call) and isinstance(node.func, cst.Name)
+        and node.func.value in ("list", "dict", "tuple"))
 
 
 def _container_kind(node: cst.BaseExpression) -> str | None:
