@@ -4,6 +4,7 @@ reference result. Torch-free: ``layerlint explain`` uses it."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 from importlib import resources
 from pathlib import Path
 
@@ -190,7 +191,10 @@ def describe_reference(code: str) -> str | None:
     return "\n".join(lines)
 
 
-def markdown(report: dict, reference_status: tuple[str, str] | None = None) -> str:
+def markdown(report: dict, reference_status: tuple[str, str] | None = None,
+             plot_files: list[Path] | None = None) -> str:
+    """The report as Markdown; ``plot_files`` (written beside it by ``plots``) are
+    embedded by their file names, so the images show wherever the folder is viewed."""
     out = [f"# {report['code']} evidence ({report['mode']} mode)", "",
            report.get("question", ""), "",
            f"- device: {_device_line(report['device'])}",
@@ -221,20 +225,28 @@ def markdown(report: dict, reference_status: tuple[str, str] | None = None) -> s
             comp, s = c["comparison"], c["summary"]
             scale = comp["scale"]
             out.append(
-                f"| {comp['name']} | {c.get('role', '?')} | {'/'.join(comp['a'])} | "
-                f"{'/'.join(comp['b'])} | "
+                f"| {_cell(comp['name'])} | {c.get('role', '?')} | {_cell('/'.join(comp['a']))} | "
+                f"{_cell('/'.join(comp['b']))} | "
                 f"{s['mean'] * scale:+.4f} [{s['ci_low'] * scale:+.4f}, "
-                f"{s['ci_high'] * scale:+.4f}]{_bca(s, scale)} {comp['unit']} | "
+                f"{s['ci_high'] * scale:+.4f}]{_bca(s, scale)} {_cell(comp['unit'])} | "
                 f"{s.get('level', 0.95):.1%} | {_num(s['d_z'], 2)} | "
                 f"{_num(s['wilcoxon_p'], 3)} | {_num(c.get('holm_p'), 3)} | "
                 f"{s['worse_in']} of {s['n']} | "
-                f"{s['verdict']}{' (' + s['note'] + ')' if s['note'] else ''} |")
+                f"{s['verdict']}{' (' + _cell(s['note']) + ')' if s['note'] else ''} |")
     out += ["", "## Controls", ""]
     out += [f"- {c['name']}: {'passed' if c['passed'] else 'FAILED'}"
             for c in report["controls"]] or ["- none run: this run has no A/A or determinism "
                                               "control, so nothing vouches for the harness"]
+    if plot_files:
+        out += ["", "## Plots", ""]
+        out += [f"![{_PLOT_TITLES.get(p.stem.rsplit('_', 1)[-1], p.stem)}]"
+                f"({urllib.parse.quote(p.name)})" for p in plot_files]
     out += ["", "Per-seed values are in the JSON report."]
     return "\n".join(out) + "\n"
+
+
+_PLOT_TITLES = {"differences": "Paired differences per seed, with the 95% CI and ±δ",
+                "training": "Training loss per epoch: each seed (thin) and the mean (bold)"}
 
 
 def plots(report: dict, out_dir: Path) -> list[Path]:
@@ -243,6 +255,7 @@ def plots(report: dict, out_dir: Path) -> list[Path]:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return []
     written = []
@@ -253,15 +266,19 @@ def plots(report: dict, out_dir: Path) -> list[Path]:
         for ax, c in zip(axes[0], comparisons, strict=True):
             comp, s, scale = c["comparison"], c["summary"], c["comparison"]["scale"]
             diffs = [d * scale for d in c["diffs"]]
-            ax.scatter(range(len(diffs)), diffs, s=12)
+            ax.scatter(range(1, len(diffs) + 1), diffs, s=12, label="seed (A - B)")
             ax.axhline(0, color="grey", lw=0.8)
             ax.axhspan(s["ci_low"] * scale, s["ci_high"] * scale, alpha=0.25,
-                       label="95% CI of mean")
+                       label="95% CI of the mean")
             for sign in (-1, 1):
-                ax.axhline(sign * comp["delta"] * scale, color="red", ls=":", lw=0.8)
+                ax.axhline(sign * comp["delta"] * scale, color="red", ls=":", lw=0.8,
+                           label=f"±δ = {comp['delta'] * scale:.3g} (smallest effect of "
+                                 "interest)" if sign > 0 else None)
             ax.set_title(f"{comp['name']}\n{s['verdict']}", fontsize=8)
             ax.set_xlabel("seed", fontsize=8)
             ax.set_ylabel(f"A - B ({comp['unit']})", fontsize=8)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.legend(fontsize=6)
         fig.tight_layout()
         path = out_dir / f"{report['code']}_differences.png"
         fig.savefig(path, dpi=110)
@@ -273,11 +290,17 @@ def plots(report: dict, out_dir: Path) -> list[Path]:
     if any(curves.values()):
         fig, ax = plt.subplots(figsize=(4.5, 3))
         for arm, runs in curves.items():
-            for i, run in enumerate(runs):
-                ax.plot(range(1, len(run) + 1), run, lw=0.7, alpha=0.6,
-                        color=f"C{report['arms'].index(arm)}", label=arm if i == 0 else None)
+            colour = f"C{report['arms'].index(arm)}"  # one colour per arm
+            for run in runs:
+                ax.plot(range(1, len(run) + 1), run, lw=0.5, alpha=0.35, color=colour)
+            length = min((len(run) for run in runs), default=0)
+            if length:
+                mean = [sum(run[i] for run in runs) / len(runs) for i in range(length)]
+                ax.plot(range(1, length + 1), mean, lw=2.2, color=colour,
+                        label=f"{arm} (mean of {len(runs)} seeds)")
         ax.set_xlabel("epoch")
         ax.set_ylabel("training loss")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
         fig.tight_layout()
         path = out_dir / f"{report['code']}_training.png"

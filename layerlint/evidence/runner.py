@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import tempfile
 from collections.abc import Callable
@@ -113,6 +114,19 @@ def select(codes: tuple[str, ...], available: dict[str, str]) -> list[str]:
     return chosen
 
 
+def with_user_mode(path: Path) -> None:
+    """Give a JSON report the permissions any file the user writes gets (their umask):
+    the harness writes it atomically through mkstemp, which creates it 0600. (Done
+    here, not in the harness: the harness's source is part of every reference's code
+    key.)"""
+    mask = os.umask(0o022)  # the only way to read the umask is to set it: restore it
+    os.umask(mask)
+    try:
+        os.chmod(path, 0o666 & ~mask)
+    except OSError:
+        pass  # not written (an empty run): nothing to publish
+
+
 def verify(options: VerifyOptions, echo: Callable[[str], None]) -> list[dict]:
     """Run the selected modules; return one result dict per rule (report + status)."""
     require_torch()
@@ -134,17 +148,20 @@ def verify(options: VerifyOptions, echo: Callable[[str], None]) -> list[dict]:
         if options.study:
             from layerlint.evidence import study
 
-            return [study.run(options.study, ctx, options, echo, session)]
+            result = study.run(options.study, ctx, options, echo, session)
+            with_user_mode(options.out / f"{options.study}.json")
+            return [result]
         for code in chosen:
             module = importlib.import_module(available[code])
             echo(f"{code}: running {options.mode} mode on {device} ...")
             report = run_module(module, ctx, options.out, seeds=options.seeds,
                                 progress=options.progress, jobs=options.jobs,
                                 run_trial=session.runner(module, ctx) if session else None)
+            with_user_mode(options.out / f"{code}.json")
             status = _report.compare_reference(report, _report.load_reference(code))
-            (options.out / f"{code}.md").write_text(_report.markdown(report, status),
-                                                    encoding="utf-8")
             pngs = _report.plots(report, options.out)
+            (options.out / f"{code}.md").write_text(_report.markdown(report, status, pngs),
+                                                    encoding="utf-8")
             results.append({"report": report, "reference": status, "plots": pngs})
     finally:
         if session is not None:
