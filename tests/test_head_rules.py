@@ -256,3 +256,61 @@ def test_ll110_keras_inference_mode_call_does_not_update_the_statistics(tmp_path
         model = keras.Model([a, b], layers.Concatenate()([x, y]))
     """))
     assert check_paths([path], select_rules(["LL110"])).findings == []
+
+
+# -- LL208 / LL209 in helpers: read whether or not anything calls them, reported once ---
+_HELPERS = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4, bias=False)
+        self.bn = nn.BatchNorm1d(4)
+
+    def forward(self, x):
+        return self.bn(self.fc(x))
+
+    def predict(self, x):
+        return torch.log(F.softmax(self(x)))
+
+    def predict_pair(self, a, b):
+        return F.softmax(self(a), dim=-1), F.softmax(self(b), dim=-1)
+
+    @staticmethod
+    def scores(logits):
+        return torch.softmax(logits, -1)
+
+
+def loss_fn(logits, y):
+    return -(torch.log(F.softmax(logits)) * y).sum()
+
+
+def attention(q, k):
+    return F.softmax(q @ k.transpose(-2, -1), dim=-1) @ k
+"""
+
+
+def test_ll208_ll209_in_helpers_nothing_calls(tmp_path):
+    path = tmp_path / "helpers.py"
+    path.write_text(HEADER + _HELPERS)
+    findings = check_paths([path], select_rules(["ALL"])).findings
+    # predict (line 15) and loss_fn (line 26): the log and the softmax without dim; the
+    # explicit axes, the attention softmax and the two calls of self in predict_pair
+    # (a helper, not a forward pass: no LL110) are silent
+    assert sorted((f.location.line, f.code) for f in findings) == [
+        (15, "LL208"), (15, "LL209"), (26, "LL208"), (26, "LL209")]
+
+
+def test_ll208_ll209_in_a_helper_that_training_code_calls_are_reported_once(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text(HEADER + _HELPERS + """
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    loss = loss_fn(model(x), y) + F.nll_loss(model.predict(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+""")
+    findings = check_paths([path], select_rules(["LL208", "LL209"])).findings
+    assert sorted((f.location.line, f.code) for f in findings) == [
+        (15, "LL208"), (15, "LL209"), (26, "LL208"), (26, "LL209")]

@@ -13,6 +13,9 @@ class ImplicitSoftmaxDim(Rule):
     `nn.LogSoftmax()` and `nn.Softmin()` called without `dim`.
 
     The finding is at the call (for a module, at its constructor).
+    In PyTorch source, helper functions and methods are read too, whether or not a
+    model or training code calls them (a `predict` method, a hand-written loss): their
+    tensor arguments are taken as inputs.
 
     ## Why is this bad?
     Without `dim`, PyTorch picks the axis from the rank of the input it happens to

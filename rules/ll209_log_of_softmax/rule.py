@@ -16,6 +16,9 @@ class LogOfSoftmax(Rule):
 
     The finding is at the log; the softmax or sigmoid is the related location. An
     epsilon added in between (`torch.log(p + 1e-8)`) does not hide the pair.
+    In PyTorch source, helper functions and methods are read too, whether or not a
+    model or training code calls them (a `predict` method, a hand-written loss): their
+    tensor arguments are taken as inputs.
 
     ## Why is this bad?
     The softmax rounds a probability smaller than about 1e-45 (float32) to exactly

@@ -140,6 +140,7 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
         notes.notes.extend(dict.fromkeys(plain_notes))
         pending.append((notes, (), None, Role.UNKNOWN))
     training = _training_graphs(mod, interpreter, classes)
+    helpers = _helper_graphs(mod, interpreter, classes)
 
     graphs = []
     for builder, outputs, cls, role in pending:
@@ -153,7 +154,9 @@ def build_graphs(mod: PythonModule, project: Project) -> list[LayerGraph]:
             elif _MODEL_NAME.search(cls.name.value) or _has_class_scores(builder.layers):
                 role = Role.MODEL
         graphs.append(builder.build(outputs, role))
-    return graphs + training
+    # the helpers last: where a model or training code reaches the same call, the
+    # engine keeps that graph's finding (one per code and location)
+    return graphs + training + helpers
 
 
 def _run_model(interpreter: TorchInterpreter, module: Value, builder: GraphBuilder,
@@ -259,3 +262,82 @@ def _training_graphs(mod: PythonModule, interpreter: TorchInterpreter,
                 parameters(Function(method, mod, instance, ref)), self_=instance, cls=ref,
                 node=method)
     return graphs
+
+
+# Functions whose text has one of these may apply a squashing function that the rules
+# about how one is called (LL208's implicit axis, LL209's log of it) look at.
+_SQUASH_NAMES = re.compile(r"softmax|sigmoid", re.IGNORECASE)
+
+
+def _helper_graphs(mod: PythonModule, interpreter: TorchInterpreter,
+                   classes: list[cst.ClassDef]) -> list[LayerGraph]:
+    """Graphs of helper functions and methods that apply a softmax or sigmoid on their
+    own arguments (``def predict(self, x): return F.softmax(self(x))``, a hand-written
+    ``loss_fn(logits, y)``), whether or not a model or training code calls them.
+
+    Each tensor parameter is an input; ``self`` is the class instantiated with its
+    defaults. Only graphs with a softmax or sigmoid are kept. What they apply is not a
+    forward pass of the model (no ``Layer.instance``), their losses are not training
+    losses (none is added), and they have no outputs, so the rules about a model's
+    prediction or its training loss do not read them as one.
+    """
+    if not _SQUASH_NAMES.search(mod.text):
+        return []
+    graphs: list[LayerGraph] = []
+
+    def mentions_squash(node: cst.FunctionDef) -> bool:
+        span = mod.statement_span(node)
+        text = "\n".join(mod.lines[span[0] - 1:span[2]]) if span else mod.code(node)
+        return bool(_SQUASH_NAMES.search(text))
+
+    def run(name: str, func: Function, self_: Instance | None, cls: ClassRef | None) -> None:
+        builder = GraphBuilder(f"{name} (helper)", mod.display, interpreter.frontend,
+                               interpreter.typer)
+        env = interpreter.bind_parameters(func, [], {})
+        for key, value in env.items():
+            if value is UNKNOWN:
+                env[key] = Tensor(frozenset({builder.add(
+                    "input", key, Location(mod.display, 1, 1), info=_INPUT)}))
+        frame = Frame(mod, env, self_=self_, cls=cls, builder=builder)
+        interpreter.stack.append(func.node)
+        # not a forward pass (no Layer.instance), and its losses are not training losses:
+        # training code is read on its own, validation steps are not
+        interpreter.speculative += 1
+        interpreter.grad_off += 1
+        try:
+            interpreter.analyse(name, lambda: interpreter.run_body(func.node.body.body, frame))
+        finally:
+            interpreter.grad_off -= 1
+            interpreter.speculative -= 1
+            interpreter.stack.pop()
+        if any(layer.kind is Kind.SOFTMAX or layer.info.activation == "sigmoid"
+               for layer in builder.layers):
+            graphs.append(builder.build((), Role.UNKNOWN))
+
+    for node in mod.definitions.values():
+        if isinstance(node, cst.FunctionDef) and mentions_squash(node):
+            run(node.name.value, Function(node, mod), None, None)
+    for cls_node in classes:
+        if not isinstance(cls_node.body, cst.IndentedBlock):
+            continue
+        methods = [stmt for stmt in cls_node.body.body if isinstance(stmt, cst.FunctionDef)
+                   and stmt.name.value not in ("__init__", "forward")
+                   and mentions_squash(stmt)]
+        if not methods:
+            continue
+        ref = ClassRef(cls_node, mod)
+        instance = interpreter.analyse(cls_node.name.value, lambda ref=ref: interpreter.instantiate(
+            ref, [], {}, Frame(mod, {}), configurable=True))
+        for method in methods:
+            if _is_static(method):
+                run(f"{cls_node.name.value}.{method.name.value}", Function(method, mod),
+                    None, None)
+            elif isinstance(instance, Instance):
+                run(f"{cls_node.name.value}.{method.name.value}",
+                    Function(method, mod, instance, ref), instance, ref)
+    return graphs
+
+
+def _is_static(func: cst.FunctionDef) -> bool:
+    return any(isinstance(d.decorator, cst.Name) and d.decorator.value == "staticmethod"
+               for d in func.decorators)
