@@ -326,3 +326,31 @@ def test_an_import_of_a_name_too_long_for_a_file_is_not_a_read_error(tmp_path, f
     assert not result.internal_errors
     assert [(Path(f.location.path).name, f.code) for f in result.findings] == [
         ("model.py", "LL101")]
+
+
+def test_the_training_code_of_a_file_shares_one_budget(tmp_path):
+    # many large helpers in a file that names a loss (torch/overrides.py took 6.4 s
+    # re-running each): once the file's training code has spent its budget, the rest is
+    # an LL002 note naming what was not analysed, and what came before keeps its findings
+    helpers = "".join(f"def f{n}(x):\n    f{n - 1}(x)\n    f{n - 1}(x)\n\n"
+                      for n in range(1, 21))
+    path = tmp_path / "train.py"
+    path.write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+        model = nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1))
+        criterion = nn.CrossEntropyLoss()
+
+        def train(x, y):
+            criterion(model(x), y).backward()
+
+        def f0(x):
+            return x
+
+    """) + helpers)
+    result = check_paths([path], select_rules(["LL002", "LL201"]))
+    assert not result.internal_errors
+    assert ("LL201", 4) in [(f.code, f.location.line) for f in result.findings]
+    notes = [f.message for f in result.findings
+             if "training code too large to analyse in full" in f.message]
+    assert len(notes) == 1 and "4 functions not analysed (`f17`" in notes[0], notes

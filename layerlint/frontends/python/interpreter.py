@@ -92,6 +92,9 @@ class Limits:
     int_bits: int = 256  # larger integers are unknown (``9 ** 63 ** 63``)
     string: int = 10_000  # longer computed strings are unknown
     steps: int = 200_000  # statements and calls per model
+    # statements and calls of all the training code of one file together (each routine
+    # also has ``steps``): a file of many large helpers is not re-run routine by routine
+    training_steps: int = 400_000
 
 
 class BudgetExceeded(Exception):

@@ -199,10 +199,16 @@ def _training_graphs(mod: PythonModule, interpreter: TorchInterpreter,
     if not any(name in mod.text for name in _LOSS_NAMES):
         return []
     graphs: list[LayerGraph] = []
+    spent = 0  # steps of all the file's training code: a budget shared by its routines
+    skipped: list[str] = []
 
     def run(name: str, body: list[cst.CSTNode], env: dict[str, Value],
             self_: Instance | None = None, cls: ClassRef | None = None,
             node: cst.CSTNode | None = None) -> None:
+        nonlocal spent
+        if spent > interpreter.limits.training_steps:
+            skipped.append(name)
+            return
         builder = GraphBuilder(f"{name} (training code)", mod.display, interpreter.frontend,
                                interpreter.typer)
         frame = Frame(mod, env, self_=self_, cls=cls, builder=builder)
@@ -213,6 +219,7 @@ def _training_graphs(mod: PythonModule, interpreter: TorchInterpreter,
         try:
             interpreter.analyse(name, lambda: interpreter.run_body(body, frame))
             builder.notes.extend(interpreter.notes)
+            spent += interpreter.steps
         finally:
             interpreter.range_limit = interpreter.limits.unroll
             interpreter.training_code = False
@@ -261,6 +268,13 @@ def _training_graphs(mod: PythonModule, interpreter: TorchInterpreter,
             run(f"{cls_node.name.value}.{method.name.value}", list(method.body.body),
                 parameters(Function(method, mod, instance, ref)), self_=instance, cls=ref,
                 node=method)
+    if skipped:
+        builder = GraphBuilder("training code", mod.display, interpreter.frontend)
+        shown = ", ".join(f"`{name}`" for name in skipped[:3])
+        builder.notes.append(
+            f"training code too large to analyse in full: {len(skipped)} functions not "
+            f"analysed ({shown}{', …' if len(skipped) > 3 else ''})")
+        graphs.append(builder.build((), Role.UNKNOWN))
     return graphs
 
 
