@@ -314,3 +314,20 @@ for x, y in loader:
     findings = check_paths([path], select_rules(["LL208", "LL209"])).findings
     assert sorted((f.location.line, f.code) for f in findings) == [
         (15, "LL208"), (15, "LL209"), (26, "LL208"), (26, "LL209")]
+
+
+def test_a_helper_of_plain_math_is_not_read_as_layers(tmp_path):
+    # timm's Mish backward: a helper that applies a sigmoid is read for LL208/LL209, but
+    # its tanh(softplus(x)) is math, not two activations in a network (LL106)
+    path = tmp_path / "activations.py"
+    path.write_text(HEADER + textwrap.dedent("""
+        def mish_bwd(x, grad_output):
+            x_sigmoid = torch.sigmoid(x)
+            x_tanh_sp = F.softplus(x).tanh()
+            return grad_output.mul(x_tanh_sp + x * x_sigmoid * (1 - x_tanh_sp * x_tanh_sp))
+
+        def nll(logits, y):
+            return -torch.log(torch.softmax(logits, dim=-1))[y]
+    """))
+    result = check_paths([path], select_rules(["ALL"]))
+    assert [(f.code, f.location.line) for f in result.findings] == [("LL209", 11)]

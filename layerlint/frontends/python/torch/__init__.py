@@ -324,9 +324,19 @@ def _helper_graphs(mod: PythonModule, interpreter: TorchInterpreter,
             interpreter.grad_off -= 1
             interpreter.speculative -= 1
             interpreter.stack.pop()
-        if any(layer.kind is Kind.SOFTMAX or layer.info.activation == "sigmoid"
-               for layer in builder.layers):
-            graphs.append(builder.build((), Role.UNKNOWN))
+        squashes = {layer.id for layer in builder.layers
+                    if layer.kind is Kind.SOFTMAX or layer.info.activation == "sigmoid"}
+        if squashes:
+            # only the squashing calls and what takes their output: a helper is often
+            # plain math (timm's Mish backward, tanh(softplus(x))), not layers in a
+            # network, and the architecture rules must not read it as one
+            keep = squashes | {dst for src, dst in builder.edges if src in squashes}
+            graphs.append(LayerGraph(
+                name=builder.name, path=builder.path,
+                layers=tuple(lay for lay in builder.layers if lay.id in keep),
+                edges=tuple((a, b) for a, b in builder.edges if a in keep and b in keep),
+                outputs=(), role=Role.UNKNOWN, frontend=builder.frontend,
+                notes=tuple(builder.notes)))
 
     for node in mod.definitions.values():
         if isinstance(node, cst.FunctionDef) and mentions_squash(node):
