@@ -21,6 +21,7 @@ from layerlint.config import DEFAULT_EXCLUDE
 from layerlint.fix import Fix
 from layerlint.frontends import SUFFIXES, InputError, OverBudget, Project, load_graphs
 from layerlint.ir import LayerGraph, Location
+from layerlint.pytext import python_lines
 from layerlint.registry import diagnostic
 from layerlint.rule import Finding, Rule
 
@@ -545,9 +546,7 @@ def _resolves(file: Path, finding: Finding, original: str, fixed: str, project: 
         if key != changed and isinstance(module, PythonModule):
             # an unchanged file's parse (an immutable tree) serves again, with fresh
             # position caches, as a new parse would: only the fixed file is parsed
-            trial.modules[key] = replace(module, definitions=dict(module.definitions),
-                                         aliases=dict(module.aliases), _statements=None,
-                                         _located={}, _taken=set(), _codes={})
+            trial.modules[key] = module.reused()
     try:
         encoding = detect_encoding(fixed.encode("utf-8", "replace"))
         parse_python(Path(path), trial, fixed.encode(encoding, "replace"))
@@ -567,7 +566,7 @@ def _spans(findings: list[Finding], code: str, path: str, text: str) -> Counter[
 
 
 def _span(text: str, location: Location) -> str:
-    lines = text.splitlines()
+    lines = python_lines(text)  # as positions count them (a form feed breaks no line)
     if not 0 < location.line <= len(lines):
         return ""
     if location.end_line is None or location.end_column is None:

@@ -258,3 +258,16 @@ def test_a_block_reported_by_each_model_that_builds_it_is_planned_once(
     findings = json.loads(_check("--format", "json", "--select", "LL101").stdout)
     assert [(f["code"], f["line"]) for f in findings] == [("LL101", 7)]
     assert planned == ["LL101"]
+
+
+def test_a_form_feed_in_a_comment_does_not_hide_a_fix(tmp_path, monkeypatch):
+    # verification compares the code each finding points at before and after the fix;
+    # it split lines at the form feed too (str.splitlines), so the other finding's code
+    # read as changed and the first fix was refused
+    monkeypatch.chdir(tmp_path)
+    source = ("import torch.nn as nn\n# layers \x0c section\nmodel = nn.Sequential(\n"
+              "    nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8),\n"
+              "    nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8),\n)\n")
+    (tmp_path / "model.py").write_text(source)
+    findings = json.loads(_check("--format", "json", "--select", "LL104").stdout)
+    assert [(f["line"], f["fix"] is not None) for f in findings] == [(4, True), (5, True)]

@@ -57,50 +57,57 @@ def _plugins_for(path: Path, data: bytes, project: Project) -> list[str]:
         name = (match.group(1) or match.group(2) or b"").decode("ascii", "replace")
         if name.split(".", 1)[0] in sys.stdlib_module_names:
             continue
-        for module in _module_files(path, name, project):
-            key = ("plugins", module)
-            if key not in project.cache:
-                try:
-                    project.cache[key] = _plugins(project.read_bytes(module))
-                except OSError:
-                    project.cache[key] = []
-            if _KERAS in project.cache[key]:  # type: ignore[operator]
-                return [_KERAS]
+        module = _module_file(path, name, project)
+        if module is None:
+            continue
+        key = ("plugins", module)
+        if key not in project.cache:
+            try:
+                project.cache[key] = _plugins(project.read_bytes(module))
+            except OSError:
+                project.cache[key] = []
+        if _KERAS in project.cache[key]:  # type: ignore[operator]
+            return [_KERAS]
     return []
 
 
-def _module_files(origin: Path, name: str, project: Project) -> tuple[Path, ...]:
-    """The project file a module name may be, read-only (``_resolve_import``'s search),
-    cached per folder; every path looked at is a dependency of the result."""
-    key = ("module files", origin.parent, name)
+def _module_file(origin: Path, module: str, project: Project) -> Path | None:
+    """The project file a module name is (the first ``_module_candidates``), cached per
+    folder; every path looked at is a dependency of the result, also when cached."""
+    key = ("module file", origin.parent, module)
     if key not in project.cache:
         with project.recording() as probed:
-            found = _find_module_file(origin, name, project)
+            found = next(_module_candidates(origin, module, project), None)
         project.cache[key] = (found, frozenset(probed))
     found, probed = project.cache[key]  # type: ignore[misc]
     project.depend(probed)
     return found
 
 
-def _find_module_file(origin: Path, name: str, project: Project) -> tuple[Path, ...]:
-    level = len(name) - len(name.lstrip("."))
-    parts = [part for part in name.lstrip(".").split(".") if part]
-    if not parts:
-        return ()
+def _module_candidates(origin: Path, module: str, project: Project) -> Iterator[Path]:
+    """The project files (resolved) that a module name (``models.cnn``, ``.blocks``,
+    ``.``) may be, in the order an import searches them: the package of ``origin`` for
+    a relative name, else ``origin``'s folder and its ancestors. Read, never imported;
+    each path looked at is recorded as a dependency (a file added later changes it)."""
+    level = len(module) - len(module.lstrip("."))
+    parts = [part for part in module[level:].split(".") if part]
     if level:
-        base = origin.parent.resolve()
+        base = origin.parent
         for _ in range(level - 1):
             base = base.parent
         bases = [base]
     else:
         bases = list(origin.resolve().parents)[:6]
-    relative = Path(*parts)
+    relative = Path(*parts) if parts else Path()
     for base in bases:
-        for candidate in (base / relative.with_suffix(".py"), base / relative / "__init__.py"):
-            project.depend((candidate,))
-            if project.is_project_file(candidate):
-                return (candidate,)
-    return ()
+        for path in (base / relative.with_suffix(".py") if parts else None,
+                     base / relative / "__init__.py"):
+            if path is None:
+                continue
+            path = path.resolve()
+            project.depend((path,))
+            if project.is_project_file(path):
+                yield path
 
 
 # Training-code facts (LL4xx), for files of either framework.
@@ -168,6 +175,13 @@ class PythonModule:
         if self._lines is None:
             self._lines = python_lines(self.text)  # as ast counts lines
         return self._lines
+
+    def reused(self) -> PythonModule:
+        """This parse (an immutable tree) for another analysis, with fresh position
+        caches and its own name tables, as a new parse would give."""
+        return dataclasses.replace(self, definitions=dict(self.definitions),
+                                   aliases=dict(self.aliases), _statements=None,
+                                   _located={}, _taken=set(), _codes={})
 
     def _statement(self, stmt: cst.CSTNode) -> tuple[int, int, int, int] | None:
         if self._statements is None:
@@ -504,41 +518,27 @@ def resolve_import(origin: PythonModule, qualified: str,
 
 def _resolve_import(origin: PythonModule, qualified: str,
                     project: Project) -> tuple[PythonModule, str] | str | None:
-    module_part, _, name = qualified.rpartition(".")
+    level = len(qualified) - len(qualified.lstrip("."))
+    module_part, _, name = qualified[level:].rpartition(".")
     if not name:
         return None
-    if qualified.startswith("."):
-        level = len(qualified) - len(qualified.lstrip("."))
-        base = origin.path.parent
-        for _ in range(level - 1):
-            base = base.parent
-        candidates = [base]
-        module_part = module_part.lstrip(".")
-    else:
-        candidates = list(origin.path.resolve().parents)[:6]
-    relative = Path(*module_part.split(".")) if module_part else Path()
-    for base in candidates:
-        for path in (base / relative.with_suffix(".py") if module_part else None,
-                     base / relative / "__init__.py"):
-            if path is not None:
-                project.depend((path.resolve(),))
-            if path is None or not project.is_project_file(path.resolve()):
-                continue
-            if path.resolve() == origin.path.resolve():
-                continue
-            try:
-                target = parse_python(path, project)
-            except InputError:
-                return None
-            if name in target.definitions:
-                return target, name
-            reexport = target.aliases.get(name)  # ``from .blocks import Block`` in __init__
-            if reexport and reexport != qualified:
-                found = resolve_import(target, reexport, project)
-                if found is None and not reexport.startswith("."):
-                    return canonical(reexport)  # a name from outside the project
-                return found
+    itself = origin.path.resolve()
+    for path in _module_candidates(origin.path, "." * level + module_part, project):
+        if path == itself:
+            continue
+        try:
+            target = parse_python(path, project)
+        except InputError:
             return None
+        if name in target.definitions:
+            return target, name
+        reexport = target.aliases.get(name)  # ``from .blocks import Block`` in __init__
+        if reexport and reexport != qualified:
+            found = resolve_import(target, reexport, project)
+            if found is None and not reexport.startswith("."):
+                return canonical(reexport)  # a name from outside the project
+            return found
+        return None
     return None
 
 
