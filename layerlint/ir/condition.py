@@ -29,6 +29,15 @@ class Condition:
         """Whenever ``self`` holds, ``other`` holds (its tests are a subset of ours)."""
         return other is None or set(other.clauses) <= set(self.clauses)
 
+    def excludes(self, other: Condition | None) -> bool:
+        """``self`` and ``other`` cannot both hold: one has a test the other negates
+        (the two sides of an ``if``/``else``, or what follows an early ``return``)."""
+        if not self.clauses or other is None or not other.clauses:
+            return False
+        ours, theirs = set(self.clauses), set(other.clauses)
+        return any(negate(test) in theirs for test in ours) or any(
+            negate(test) in ours for test in theirs)
+
     def __str__(self) -> str:
         return " and ".join(self.clauses)
 

@@ -4,8 +4,9 @@ import dataclasses
 from collections.abc import Iterator
 
 from layerlint.ir import Kind, Layer, LayerGraph
-from layerlint.ir.condition import negate
+from layerlint.ir.condition import ALWAYS
 from layerlint.rule import Example, Finding, Related, Rule
+from layerlint.rules._common import tracks_running_stats
 
 
 class SharedBatchnorm(Rule):
@@ -220,8 +221,7 @@ class SharedBatchnorm(Rule):
         objects: dict[int, list[Layer]] = {}
         for layer in graph.of_kind(Kind.BATCHNORM):
             # only applications that update the running statistics can mix them
-            if layer.instance is not None and layer.batchnorm.training is not False and \
-                    layer.batchnorm.tracks_running_stats is not False:
+            if layer.instance is not None and tracks_running_stats(layer):
                 objects.setdefault(layer.instance, []).append(layer)
         values: dict[int, object] = {}
         for applications in objects.values():
@@ -241,7 +241,7 @@ def _second_application(graph: LayerGraph, applications: list[Layer],
     one on another input, and that earlier one."""
     for index, second in enumerate(applications):
         for first in applications[:index]:
-            if not _exclusive(first, second) and \
+            if not (first.condition or ALWAYS).excludes(second.condition) and \
                     _value(graph, first, values) != _value(graph, second, values):
                 return first, second
     return None
@@ -266,15 +266,6 @@ def _value(graph: LayerGraph, layer: Layer, values: dict[int, object]) -> object
         values[current.id] = ("layer", current.id) if current.instance is None else (
             current.instance, inputs)
     return values[layer.id]
-
-
-def _exclusive(a: Layer, b: Layer) -> bool:
-    """The two exist under opposite outcomes of one test (the sides of an if/else)."""
-    if not a.condition or not b.condition:
-        return False
-    theirs = set(b.condition.clauses)
-    return any(negate(test) in theirs for test in a.condition.clauses) or any(
-        negate(test) in set(a.condition.clauses) for test in theirs)
 
 
 def _first(first: Layer, second: Layer) -> str:
